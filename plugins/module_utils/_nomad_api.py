@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Read-only client for the parts of the Nomad HTTP API this collection relies on.
+
+Endpoints (https://developer.hashicorp.com/nomad/api-docs): ``GET /v1/agent/self``,
+``GET /v1/status/leader``, ``GET /v1/jobs``, ``GET /v1/job/:id/allocations`` and
+``GET /v1/allocations?resources=true``. Only GET requests are ever sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+from urllib.parse import quote
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
+
+# Nomad's defaults when the client stanza leaves them unset.
+DEFAULT_MIN_DYNAMIC_PORT = 20000
+DEFAULT_MAX_DYNAMIC_PORT = 32000
+DEFAULT_BRIDGE_SUBNET = '172.26.64.0/20'
+
+# Shared argument spec; documented by the brmartin.k3s_migration.nomad doc fragment.
+NOMAD_ARGSPEC = dict(
+    nomad_addr=dict(type='str', default='http://127.0.0.1:4646'),
+    nomad_token=dict(type='str', no_log=True),
+    nomad_ca_cert=dict(type='path'),
+    nomad_validate_certs=dict(type='bool', default=True),
+    nomad_timeout=dict(type='int', default=10),
+)
+
+
+class NomadError(Exception):
+    """The Nomad API could not be reached or answered with an error."""
+
+
+def token_from(params: dict) -> str | None:
+    return params.get('nomad_token') or os.environ.get('NOMAD_TOKEN') or None
+
+
+class NomadClient:
+    def __init__(self, addr: str, token: str | None = None, ca_cert: str | None = None,
+                 validate_certs: bool = True, timeout: int = 10, opener: Callable | None = None):
+        self.addr = addr.rstrip('/')
+        self.token = token
+        self.ca_cert = ca_cert
+        self.validate_certs = validate_certs
+        self.timeout = timeout
+        self._open = opener or open_url
+
+    @classmethod
+    def from_params(cls, params: dict) -> 'NomadClient':
+        return cls(params['nomad_addr'], token_from(params), params.get('nomad_ca_cert'),
+                   params.get('nomad_validate_certs', True), params.get('nomad_timeout', 10))
+
+    def get(self, path: str):
+        headers = {'Accept': 'application/json'}
+        if self.token:
+            headers['X-Nomad-Token'] = self.token
+        url = self.addr + path
+        try:
+            response = self._open(url, method='GET', headers=headers, timeout=self.timeout,
+                                  validate_certs=self.validate_certs, ca_path=self.ca_cert)
+            body = response.read()
+        except Exception as exc:  # open_url raises many types: URLError, HTTPError, socket errors
+            raise NomadError('GET %s failed: %s' % (url, to_text(exc)))
+        try:
+            return json.loads(to_text(body))
+        except ValueError as exc:
+            raise NomadError('GET %s returned invalid JSON: %s' % (url, exc))
+
+
+def _client_config(agent_self: dict) -> dict:
+    return ((agent_self or {}).get('config') or {}).get('Client') or {}
+
+
+def summarize(client: NomadClient, with_allocations: bool = True) -> dict:
+    """What the preflight and the workload snapshot need to know about this Nomad agent."""
+    agent = client.get('/v1/agent/self')
+    cfg = _client_config(agent)
+    reserved = ((cfg.get('Reserved') or {}).get('ReservedPorts')) or ''
+    stats_client = ((agent.get('stats') or {}).get('client')) or {}
+    node_id = stats_client.get('node_id', '')
+    facts = {
+        'reachable': True,
+        'addr': client.addr,
+        'client_enabled': bool(cfg.get('Enabled')),
+        'node_id': node_id,
+        'node_name': (agent.get('config') or {}).get('NodeName') or (agent.get('member') or {}).get('Name', ''),
+        'min_dynamic_port': int(cfg.get('MinDynamicPort') or DEFAULT_MIN_DYNAMIC_PORT),
+        'max_dynamic_port': int(cfg.get('MaxDynamicPort') or DEFAULT_MAX_DYNAMIC_PORT),
+        'reserved_ports': [list(r) for r in netparse.parse_port_list(reserved)],
+        'bridge_subnet': cfg.get('BridgeNetworkSubnet') or DEFAULT_BRIDGE_SUBNET,
+        'bridge_name': cfg.get('BridgeNetworkName') or 'nomad',
+        'leader': '',
+        'jobs': [],
+        'host_ports': [],
+    }
+    try:
+        facts['leader'] = client.get('/v1/status/leader') or ''
+    except NomadError:
+        facts['leader'] = ''
+    jobs = client.get('/v1/jobs') or []
+    for job in sorted(jobs, key=lambda j: j.get('ID', '')):
+        entry = {'id': job.get('ID', ''), 'type': job.get('Type', ''), 'status': job.get('Status', '')}
+        if with_allocations:
+            allocs = client.get('/v1/job/%s/allocations' % quote(entry['id'], safe='')) or []
+            entry['running_allocations'] = sorted(
+                a.get('TaskGroup', '') for a in allocs if a.get('ClientStatus') == 'running')
+        facts['jobs'].append(entry)
+    if with_allocations:
+        facts['host_ports'] = allocated_host_ports(client.get('/v1/allocations?resources=true') or [], node_id)
+    return facts
+
+
+def allocated_host_ports(allocs: list, node_id: str) -> list[dict]:
+    """Host ports held by running allocations on this node (static and dynamic)."""
+    ports = []
+    for alloc in allocs:
+        if alloc.get('ClientStatus') != 'running' or (node_id and alloc.get('NodeID') != node_id):
+            continue
+        shared = ((alloc.get('AllocatedResources') or {}).get('Shared')) or {}
+        for port in shared.get('Ports') or []:
+            if port.get('Value'):
+                ports.append({'port': int(port['Value']), 'label': port.get('Label', ''),
+                              'job': alloc.get('JobID', ''), 'to': port.get('To', 0)})
+    return sorted(ports, key=lambda p: (p['port'], p['job']))
