@@ -205,12 +205,15 @@ def _check_firewalld(plan: dict, facts: dict, warnings: list) -> None:
             allowed_specs.append(netparse.parse_port_spec(text))
         except netparse.ParseError:
             continue
+    missing = []
     for spec in plan['k3s_ports'] + [{'low': plan['node_ports'][0], 'high': plan['node_ports'][1], 'proto': 'tcp'}]:
         covered = any(a['proto'] == spec['proto'] and a['low'] <= spec['low'] and spec['high'] <= a['high']
                       for a in allowed_specs)
         if not covered:
-            warnings.append('firewalld zone %s does not allow %s yet: the k3s stage opens it permanently'
-                            % (zone_name, netparse.format_port_spec(spec)))
+            missing.append(netparse.format_port_spec(spec))
+    if missing:
+        warnings.append('firewalld zone %s does not allow %s yet: the k3s stage opens them permanently'
+                        % (zone_name, ', '.join(missing)))
     trusted = fw['zones'].get('trusted', {})
     sources = set(trusted.get('sources', []))
     for net in plan['cluster_nets'] + plan['service_nets']:

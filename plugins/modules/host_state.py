@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_state
+short_description: Record a host's network, firewall, services and paths, and compare with the record later
+version_added: 0.1.0
+description:
+  - With O(state=snapshot), reads interfaces and addresses, routes, iptables chains and
+    rules, nftables tables, listening sockets, systemd units and every entry under
+    O(paths) (type, mode, SHA-256 of files, symlink targets) and writes them as a JSON
+    record to O(path) on the host.
+  - With O(state=compare), reads the host the same way and returns what was C(added),
+    C(removed) or C(changed) per category since the record was taken. Fails when any
+    difference is not matched by O(ignore).
+  - Reading never changes the host; only O(state=snapshot) writes, and only O(path).
+  - Categories the host cannot provide (for example iptables in an emulated arm64
+    container) are listed in RV(unavailable) and not compared.
+author:
+  - brmartin.k3s_migration contributors
+attributes:
+  check_mode:
+    support: full
+    description: In check mode a snapshot is taken and compared with O(path) but not written.
+  diff_mode:
+    support: full
+    description: A snapshot that replaces a record returns the differences as the diff.
+options:
+  state:
+    description: Take a record, or compare the host with one.
+    type: str
+    choices: [snapshot, compare]
+    required: true
+  path:
+    description: The JSON record on the host.
+    type: path
+    required: true
+  paths:
+    description: Files and directories whose content is recorded (symlinks are not followed).
+    type: list
+    elements: path
+    default: [/var/lib/cni, /opt/cni, /etc/cni]
+  overwrite:
+    description:
+      - With O(state=snapshot), replace an existing record. By default a record, once
+        taken, is kept, so re-running a playbook never replaces the "before" picture.
+    type: bool
+    default: false
+  ignore:
+    description:
+      - Differences to accept with O(state=compare), as V(CATEGORY) or V(CATEGORY:GLOB)
+        matched against the key (for example V(units:k3s*), V(paths:/var/lib/cni/cache/*)).
+      - Categories are C(interfaces), C(routes), C(iptables), C(nft), C(sockets), C(units), C(paths).
+    type: list
+    elements: str
+    default: []
+seealso:
+  - module: brmartin.k3s_migration.coexistence_preflight
+"""
+
+EXAMPLES = r"""
+- name: Record the host before K3s is added (kept on re-runs)
+  brmartin.k3s_migration.host_state:
+    state: snapshot
+    path: /var/lib/k3s-migration/host-state.json
+
+- name: After the rollback, the host must match the record
+  brmartin.k3s_migration.host_state:
+    state: compare
+    path: /var/lib/k3s-migration/host-state.json
+    ignore:
+      - "units:k3s*"
+"""
+
+RETURN = r"""
+record:
+  description: Summary of the record written or compared against (counts per category).
+  returned: always
+  type: dict
+  sample: {"interfaces": 4, "routes": 3, "iptables": 12, "nft": 2, "sockets": 9, "units": 120, "paths": 6}
+taken_at:
+  description: When the record at O(path) was taken (UTC, ISO 8601).
+  returned: always
+  type: str
+  sample: "2026-11-26T06:30:00Z"
+differences:
+  description: With O(state=compare), differences not matched by O(ignore), per category.
+  returned: when state is compare
+  type: dict
+  sample: {"iptables": {"added": ["nat/KUBE-SERVICES"], "removed": [], "changed": []}}
+ignored:
+  description: With O(state=compare), differences matched by O(ignore).
+  returned: when state is compare
+  type: dict
+  sample: {}
+summary:
+  description: One line per difference not ignored.
+  returned: when state is compare
+  type: list
+  elements: str
+  sample: ["iptables added: nat/KUBE-SERVICES"]
+unavailable:
+  description: Categories that could not be read on this host, with the reason.
+  returned: always
+  type: dict
+  sample: {"iptables": "iptables-save: Failed to initialize nft: Protocol not supported"}
+"""
+
+import datetime
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hoststate as hoststate
+
+
+def _counts(categories: dict) -> dict:
+    return dict((k, len(v)) for k, v in categories.items())
+
+
+def _load(module, path):
+    try:
+        with open(path, 'r', encoding='utf-8') as handle:
+            data = json.load(handle)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='cannot read the host-state record %s: %s (take one with state=snapshot first)'
+                         % (path, exc))
+    except ValueError as exc:
+        module.fail_json(msg='host-state record %s is not valid JSON: %s' % (path, exc))
+    if not isinstance(data, dict) or data.get('version') != hoststate.RECORD_VERSION:
+        module.fail_json(msg='host-state record %s has an unknown format (want version %d)'
+                         % (path, hoststate.RECORD_VERSION))
+    return data
+
+
+def _write(module, path, data):
+    directory = os.path.dirname(path) or '.'
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.host-state.')
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o600)
+        module.atomic_move(tmp, path)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='cannot write the host-state record %s: %s' % (path, exc))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type='str', choices=['snapshot', 'compare'], required=True),
+            path=dict(type='path', required=True),
+            paths=dict(type='list', elements='path', default=['/var/lib/cni', '/opt/cni', '/etc/cni']),
+            overwrite=dict(type='bool', default=False),
+            ignore=dict(type='list', elements='str', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = params['path']
+    for pattern in params['ignore']:
+        if pattern.partition(':')[0] not in hoststate.CATEGORIES:
+            module.fail_json(msg='ignore entry %r names no category; use one of %s'
+                             % (pattern, ', '.join(hoststate.CATEGORIES)))
+
+    def run(argv):
+        return module.run_command(argv, check_rc=False, environ_update={'LC_ALL': 'C'})
+
+    current = hoststate.take(run, params['paths'])
+
+    if params['state'] == 'snapshot':
+        exists = os.path.exists(path)
+        if exists and not params['overwrite']:
+            old = _load(module, path)
+            module.exit_json(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
+                             unavailable=old.get('unavailable', {}))
+        taken_at = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        data = {'version': hoststate.RECORD_VERSION, 'taken_at': taken_at, 'paths': params['paths'],
+                'categories': current['categories'], 'unavailable': current['unavailable']}
+        result = dict(record=_counts(current['categories']), taken_at=taken_at, unavailable=current['unavailable'])
+        changed = True
+        if exists:
+            old = _load(module, path)
+            diffs, _ignored = hoststate.compare(old['categories'], current['categories'])
+            changed = bool(diffs) or old.get('paths') != params['paths']
+            if module._diff:
+                result['diff'] = {'before_header': '%s (%s)' % (path, old['taken_at']), 'after_header': path,
+                                  'before': '', 'after': '\n'.join(hoststate.summarize(diffs)) + '\n'}
+            if not changed:
+                result['taken_at'] = old['taken_at']
+        elif module._diff:
+            result['diff'] = {'before_header': path, 'after_header': path, 'before': '',
+                              'after': json.dumps(_counts(current['categories']), sort_keys=True) + '\n'}
+        if changed and not module.check_mode:
+            _write(module, path, data)
+        module.exit_json(changed=changed, **result)
+
+    old = _load(module, path)
+    skip = set(old.get('unavailable', {})) | set(current['unavailable'])
+    diffs, ignored = hoststate.compare(old['categories'], current['categories'], params['ignore'], skip)
+    summary = hoststate.summarize(diffs)
+    result = dict(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
+                  differences=diffs, ignored=ignored, summary=summary, unavailable=current['unavailable'])
+    if diffs:
+        module.fail_json(msg='host differs from the record %s taken %s in %d place(s):\n- %s'
+                         % (path, old['taken_at'], len(summary), '\n- '.join(summary)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
