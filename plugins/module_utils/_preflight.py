@@ -164,7 +164,7 @@ def _check_dns(plan: dict, facts: dict, conflicts: list, warnings: list) -> None
     resolv = facts['resolv']
     override = plan.get('resolv_conf') or ''
     if override:
-        servers = [s for s in facts.get('resolv_override', {}).get('nameservers', [])]
+        servers = list(facts.get('resolv_override', {}).get('nameservers', []))
         if not facts.get('resolv_override', {}).get('exists'):
             conflicts.append('resolv_conf %s does not exist on this host: create it with a reachable upstream '
                              'nameserver or point resolv_conf elsewhere' % override)

@@ -21,7 +21,7 @@ description:
     each, naming the port, CIDR or process and the fix. Softer findings are warnings.
   - Fails when there is any conflict, unless O(fail_on_conflict=false).
 author:
-  - brmartin.k3s_migration contributors
+  - brmartin.k3s_migration maintainers (@brmartin)
 extends_documentation_fragment:
   - brmartin.k3s_migration.nomad
 attributes:
@@ -30,6 +30,7 @@ attributes:
     description: The module only reads; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is nothing to diff.
 options:
   k3s_ports:
     description:

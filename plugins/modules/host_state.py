@@ -22,7 +22,7 @@ description:
   - Categories the host cannot provide (for example iptables in an emulated arm64
     container) are listed in RV(unavailable) and not compared.
 author:
-  - brmartin.k3s_migration contributors
+  - brmartin.k3s_migration maintainers (@brmartin)
 attributes:
   check_mode:
     support: full

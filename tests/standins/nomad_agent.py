@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026 brmartin.k3s_migration contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """STAND-IN for a HashiCorp Nomad client agent and a Consul agent on a lab node.

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, from a bare machine: bootstrap, then every stage in order.
+# Each stage logs to tests/output/<stage>.log; a failed stage prints its log's tail.
+#   ./scripts/test.sh                 # everything
+#   ./scripts/test.sh unit lint       # only the named stages
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bash scripts/bootstrap-host.sh || { echo "bootstrap failed"; exit 1; }
+export PATH="$top/.venv/bin:$PATH"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+out="$top/tests/output"
+mkdir -p "$out"
+
+stage_unit()      { python -m pytest -q -p no:cacheprovider tests/unit; }
+stage_lint()      { ansible-lint --nocolor && antsibull-changelog lint; }
+stage_build()     { d=$(mktemp -d) && ansible-galaxy collection build --output-path "$d" . && rm -rf "$d"; }
+stage_sanity()    { bash tests/run-sanity.sh; }
+stage_molecule()  {
+  local s rc=0
+  for s in default conflicts; do
+    molecule reset -s "$s" >/dev/null 2>&1 || true
+    molecule test -s "$s" || { rc=1; break; }
+  done
+  return $rc
+}
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(unit lint build sanity molecule)
+passed=0 failed=0 failed_names=()
+for s in "${stages[@]}"; do
+  start=$(date +%s)
+  printf '==> %s\n' "$s"
+  if "stage_$s" >"$out/$s.log" 2>&1; then
+    passed=$((passed + 1))
+    printf '    ok (%ss)\n' $(( $(date +%s) - start ))
+    [ "$s" = unit ] && tail -n 1 "$out/$s.log" | sed 's/^/    /'
+  else
+    failed=$((failed + 1)); failed_names+=("$s")
+    printf '    FAILED (%ss); last lines of %s:\n' $(( $(date +%s) - start )) "$out/$s.log"
+    tail -n 60 "$out/$s.log" | sed 's/^/    | /'
+  fi
+done
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; exit 1; }

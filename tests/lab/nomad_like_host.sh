@@ -1,0 +1,103 @@
+#!/bin/sh
+# LAB SCAFFOLDING (not product): make a lab node look like one of the operator's Nomad
+# clients. Run on the node by tests/lab/tasks/nomad_like_host.yml (ansible.builtin.script:
+# plain shell, no Python, because every Python start costs seconds under qemu-user).
+# Idempotent: prints CHANGED <what> for each thing it had to do.
+#   nomad_like_host.sh NODE ADDRESS EDGE(yes|no) MIN_DYNAMIC_PORT MAX_DYNAMIC_PORT
+set -eu
+node=$1 address=$2 edge=$3 min_dyn=$4 max_dyn=$5
+changed() { echo "CHANGED $*"; }
+
+write() {  # write PATH MODE CONTENT: only when the content differs
+  if ! printf '%s' "$3" | cmp -s - "$1"; then
+    mkdir -p "$(dirname "$1")"; printf '%s' "$3" > "$1"; chmod "$2" "$1"; changed "$1"
+  fi
+}
+
+unit() {  # unit NAME WHAT ARGS
+  write "/etc/systemd/system/$1.service" 0644 "# LAB STAND-IN: $2 (tests/standins/nomad_agent.py)
+[Unit]
+Description=Lab stand-in for $2
+After=network.target
+[Service]
+ExecStart=/usr/bin/python3 /opt/lab-standins/nomad_agent.py $3
+Restart=always
+[Install]
+WantedBy=multi-user.target
+"
+}
+
+units="lab-nomad-agent lab-nomad-static-ports"
+before=$(cat /etc/systemd/system/lab-*.service 2>/dev/null | md5sum)
+unit lab-nomad-agent "the Nomad client and Consul agents" \
+  "--node-name $node --address $address --jobs /opt/lab-standins/nomad_jobs.json --nomad-port 4646 --consul-port 8500 --dns-port 8600 --min-dynamic-port $min_dyn --max-dynamic-port $max_dyn"
+unit lab-nomad-static-ports "workloads on Nomad static host ports (MinIO 9000, Elasticsearch 9200/9300, GitLab SSH 2222)" \
+  "--tcp 9000,9200,9300,2222"
+if [ "$edge" = yes ]; then
+  unit lab-edge-traefik "the edge Traefik (Docker Compose on hestia) owning 80 and 443" "--http-banner 80,443"
+  units="$units lab-edge-traefik"
+fi
+if [ "$before" != "$(cat /etc/systemd/system/lab-*.service | md5sum)" ]; then
+  systemctl daemon-reload
+  # shellcheck disable=SC2086
+  systemctl enable -q $units
+  # shellcheck disable=SC2086
+  systemctl restart $units
+  changed "stand-in units restarted"
+fi
+for u in $units; do
+  systemctl is-active -q "$u" || { systemctl start "$u"; changed "started $u"; }
+done
+
+# Nomad's bridge networking: the nomad bridge, CNI directories and an IP allocation.
+if ! ip link show nomad >/dev/null 2>&1; then
+  ip link add nomad type bridge
+  ip addr add 172.26.64.1/20 dev nomad
+  ip link set nomad up
+  changed "nomad bridge"
+fi
+for d in /opt/cni/bin /opt/cni/config /var/lib/cni/networks/nomad; do
+  [ -d "$d" ] || { mkdir -p "$d"; changed "$d"; }
+done
+write /var/lib/cni/networks/nomad/172.26.64.2 0644 "$(printf '4f2c5d0e9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d\r\neth0')"
+write /var/lib/cni/networks/nomad/last_reserved_ip.0 0644 "172.26.64.2"
+
+# hestia runs firewalld like the real (Fedora) host, with the ports it really opens.
+if [ "$edge" = yes ]; then
+  systemctl is-active -q firewalld || { systemctl enable -q --now firewalld; changed "firewalld started"; }
+  for p in 4646/tcp 8500/tcp 8600/udp 80/tcp 443/tcp 9000/tcp 9200/tcp 9300/tcp 2222/tcp; do
+    if ! firewall-cmd -q --permanent --query-port="$p"; then
+      firewall-cmd -q --permanent --add-port="$p"; firewall-cmd -q --add-port="$p"; changed "firewalld $p"
+    fi
+  done
+fi
+
+# Nomad's iptables chains, where netfilter works (not on emulated arm64).
+if ! iptables-save >/dev/null 2>&1; then
+  echo "iptables unavailable here: Nomad's chains are planted on the amd64 node only"
+  exit 0
+fi
+if ! iptables -t nat -S CNI-DN-5a3f1e0c2b9d4e7f8a1b2 >/dev/null 2>&1; then
+  iptables-restore --noflush <<'RULES'
+*filter
+:NOMAD-ADMIN - [0:0]
+:CNI-FORWARD - [0:0]
+-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD
+-A NOMAD-ADMIN -d 172.26.64.0/20 -o nomad -j ACCEPT
+-A CNI-FORWARD -m comment --comment "CNI firewall plugin rules" -j NOMAD-ADMIN
+COMMIT
+*nat
+:CNI-HOSTPORT-DNAT - [0:0]
+:CNI-DN-5a3f1e0c2b9d4e7f8a1b2 - [0:0]
+:CNI-5a3f1e0c2b9d4e7f8a1b2c3d - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+-A POSTROUTING -s 172.26.64.2/32 -m comment --comment "name: \"nomad\" id: \"4f2c5d0e\"" -j CNI-5a3f1e0c2b9d4e7f8a1b2c3d
+-A CNI-5a3f1e0c2b9d4e7f8a1b2c3d -d 172.26.64.0/20 -m comment --comment "name: \"nomad\" id: \"4f2c5d0e\"" -j ACCEPT
+-A CNI-5a3f1e0c2b9d4e7f8a1b2c3d ! -d 224.0.0.0/4 -m comment --comment "name: \"nomad\" id: \"4f2c5d0e\"" -j MASQUERADE
+-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \"nomad\" id: \"4f2c5d0e\"" -m multiport --dports 25123 -j CNI-DN-5a3f1e0c2b9d4e7f8a1b2
+-A CNI-DN-5a3f1e0c2b9d4e7f8a1b2 -p tcp -m tcp --dport 25123 -j DNAT --to-destination 172.26.64.2:5055
+COMMIT
+RULES
+  changed "iptables NOMAD-ADMIN and CNI portmap chains"
+fi
