@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Nomad client against the lab's Nomad stand-in over real HTTP, and its failures.
+
+The stand-in (tests/standins/nomad_agent.py) implements the documented subset of the
+Nomad HTTP API the client uses; Nomad itself cannot be installed on the test machines.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _nomad_api as nomad_api
+
+STANDINS = Path(__file__).resolve().parents[3] / 'standins'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def nomad_standin():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(STANDINS / 'nomad_agent.py'), '--node-name', 'hestia',
+                             '--address', '127.0.0.1', '--jobs', str(STANDINS / 'nomad_jobs.json'),
+                             '--nomad-port', str(port), '--max-dynamic-port', '31000', '--reserved-ports', '22,80'])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield 'http://127.0.0.1:%d' % port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_summary_from_a_live_agent(nomad_standin):
+    facts = nomad_api.summarize(nomad_api.NomadClient(nomad_standin, token='secret-token'))
+    assert facts['reachable'] and facts['client_enabled']
+    assert (facts['min_dynamic_port'], facts['max_dynamic_port']) == (20000, 31000)
+    assert facts['reserved_ports'] == [[22, 22], [80, 80]]
+    assert facts['bridge_subnet'] == '172.26.64.0/20'
+    assert facts['leader'] == '127.0.0.1:4647'
+    assert [j['id'] for j in facts['jobs']] == ['elasticsearch', 'gitlab', 'minio', 'overseerr', 'whoami']
+    assert facts['jobs'][2]['running_allocations'] == ['minio']
+    # Only this node's running allocations hold host ports here.
+    assert [(p['port'], p['job']) for p in facts['host_ports']] == [(9000, 'minio'), (25123, 'overseerr')]
+
+
+def test_unreachable_agent_raises_nomad_error():
+    client = nomad_api.NomadClient('http://127.0.0.1:%d' % free_port(), timeout=2)
+    with pytest.raises(nomad_api.NomadError) as err:
+        nomad_api.summarize(client)
+    assert 'GET http://127.0.0.1:' in str(err.value) and '/v1/agent/self failed' in str(err.value)
+
+
+def test_unknown_path_is_an_error(nomad_standin):
+    with pytest.raises(nomad_api.NomadError):
+        nomad_api.NomadClient(nomad_standin).get('/v1/job/no-such-job/allocations')
+
+
+class _Response:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def read(self) -> bytes:
+        return self._body
+
+
+def test_token_header_and_invalid_json():
+    seen = {}
+
+    def opener(url, **kwargs):
+        seen.update(kwargs['headers'])
+        return _Response(b'<html>not json</html>')
+
+    client = nomad_api.NomadClient('http://nomad:4646/', token='s3cr3t', opener=opener)
+    with pytest.raises(nomad_api.NomadError) as err:
+        client.get('/v1/jobs')
+    assert 'returned invalid JSON' in str(err.value)
+    assert seen['X-Nomad-Token'] == 's3cr3t'
+
+
+def test_token_falls_back_to_environment(monkeypatch):
+    monkeypatch.setenv('NOMAD_TOKEN', 'from-env')
+    assert nomad_api.token_from({'nomad_token': None}) == 'from-env'
+    assert nomad_api.token_from({'nomad_token': 'explicit'}) == 'explicit'
+
+
+def test_allocated_host_ports_filters_node_and_status():
+    allocs = [
+        {'ClientStatus': 'running', 'NodeID': 'a', 'JobID': 'x',
+         'AllocatedResources': {'Shared': {'Ports': [{'Label': 'http', 'Value': 25000, 'To': 80}]}}},
+        {'ClientStatus': 'complete', 'NodeID': 'a', 'JobID': 'y',
+         'AllocatedResources': {'Shared': {'Ports': [{'Label': 'http', 'Value': 25001}]}}},
+        {'ClientStatus': 'running', 'NodeID': 'b', 'JobID': 'z',
+         'AllocatedResources': {'Shared': {'Ports': [{'Label': 'http', 'Value': 25002}]}}},
+        {'ClientStatus': 'running', 'NodeID': 'a', 'JobID': 'w'},
+    ]
+    assert nomad_api.allocated_host_ports(allocs, 'a') == [{'port': 25000, 'label': 'http', 'job': 'x', 'to': 80}]
