@@ -9,6 +9,11 @@ cd "$top"
 bash scripts/bootstrap-host.sh || { echo "bootstrap failed"; exit 1; }
 export PATH="$top/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+# Resolve brmartin.k3s_migration from this checkout only (collections/ holds a symlink to
+# it): molecule and ansible-lint then skip installing a copy into ~/.ansible/collections,
+# where a stale copy from an earlier run would shadow the code under test.
+export ANSIBLE_COLLECTIONS_PATH="$top/collections"
+rm -rf "$HOME/.ansible/collections/ansible_collections/brmartin/k3s_migration"
 out="$top/tests/output"
 mkdir -p "$out"
 
@@ -18,7 +23,7 @@ stage_build()     { d=$(mktemp -d) && ansible-galaxy collection build --output-p
 stage_sanity()    { bash tests/run-sanity.sh; }
 stage_molecule()  {
   local s rc=0
-  for s in default conflicts; do
+  for s in default ha conflicts; do
     molecule reset -s "$s" >/dev/null 2>&1 || true
     molecule test -s "$s" || { rc=1; break; }
   done

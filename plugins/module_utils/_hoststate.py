@@ -21,6 +21,9 @@ import stat
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
 
 CATEGORIES = ('interfaces', 'routes', 'iptables', 'nft', 'sockets', 'units', 'paths')
+BUILTIN_CHAINS = ('INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING')
+# Tables iptables-nft keeps in nftables: already compared, rule by rule, as iptables.
+IPTABLES_NFT_TABLES = tuple('%s %s' % (f, t) for f in ('ip', 'ip6') for t in ('filter', 'nat', 'mangle', 'raw', 'security'))
 RECORD_VERSION = 1
 _CHUNK = 1024 * 1024
 
@@ -107,12 +110,15 @@ def take(run, paths: list) -> dict:
     if ipt['available']:
         for table, chains in ipt['tables'].items():
             for chain, body in chains.items():
+                if chain in BUILTIN_CHAINS and body['policy'] == 'ACCEPT' and not body['rules']:
+                    continue  # an empty accepting built-in chain filters nothing, present or not
                 record['iptables']['%s/%s' % (table, chain)] = {'policy': body['policy'], 'rules': body['rules']}
     else:
         unavailable['iptables'] = ipt['error']
     nft = hostfacts.collect_nft(run)
     if nft['available']:
-        record['nft'] = {t: 'present' for t in nft['tables']}
+        record['nft'] = {t: 'present' for t in nft['tables']
+                         if not (ipt['available'] and ipt.get('mode') == 'nf_tables' and t in IPTABLES_NFT_TABLES)}
     else:
         unavailable['nft'] = nft['error']
     socks = hostfacts.collect_sockets(run)

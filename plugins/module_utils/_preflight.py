@@ -224,7 +224,10 @@ def _check_firewalld(plan: dict, facts: dict, warnings: list) -> None:
 
 def _check_kernel(plan: dict, facts: dict, conflicts: list, warnings: list) -> None:
     cg = facts['cgroups']
-    if not cg['memory']:
+    if not cg['memory'] and plan.get('boot_cmdline_managed') and cg['boot_cmdline_file']:
+        warnings.append("the memory cgroup controller is disabled: the k3s stage will add '%s' to %s and reboot "
+                        "this node (k3s_manage_boot_cmdline)" % (MEMORY_CGROUP_ARGS, cg['boot_cmdline_file']))
+    elif not cg['memory']:
         if cg['boot_cmdline_file']:
             fix = "append '%s' to the single line in %s and reboot" % (MEMORY_CGROUP_ARGS, cg['boot_cmdline_file'])
         else:

@@ -87,6 +87,13 @@ options:
     type: list
     elements: path
     default: [/var/lib/docker, /var/lib/containers, /var/lib/nomad, /opt/nomad/data, /var/lib/gitlab-runner]
+  boot_cmdline_managed:
+    description:
+      - Whether the K3s stage will fix a disabled memory cgroup itself (edit the Raspberry Pi
+        C(cmdline.txt) and reboot). Then a disabled memory cgroup on a board with a
+        C(cmdline.txt) is a warning instead of a conflict.
+    type: bool
+    default: false
   query_nomad:
     description: Whether to ask the Nomad agent for its port ranges, bridge subnet and allocations.
     type: bool
@@ -192,6 +199,7 @@ def main():
         shared_data_dirs=dict(type='list', elements='path',
                               default=['/var/lib/docker', '/var/lib/containers', '/var/lib/nomad',
                                        '/opt/nomad/data', '/var/lib/gitlab-runner']),
+        boot_cmdline_managed=dict(type='bool', default=False),
         query_nomad=dict(type='bool', default=True),
         fail_on_conflict=dict(type='bool', default=True),
     )

@@ -41,7 +41,9 @@ options:
     type: path
     required: true
   paths:
-    description: Files and directories whose content is recorded (symlinks are not followed).
+    description:
+      - Files and directories whose content is recorded (symlinks are not followed).
+      - With O(state=compare), the paths stored in the record are used.
     type: list
     elements: path
     default: [/var/lib/cni, /opt/cni, /etc/cni]
@@ -175,45 +177,45 @@ def main():
     def run(argv):
         return module.run_command(argv, check_rc=False, environ_update={'LC_ALL': 'C'})
 
+    if params['state'] == 'compare':
+        old = _load(module, path)
+        current = hoststate.take(run, old.get('paths', params['paths']))
+        skip = set(old.get('unavailable', {})) | set(current['unavailable'])
+        diffs, ignored = hoststate.compare(old['categories'], current['categories'], params['ignore'], skip)
+        summary = hoststate.summarize(diffs)
+        result = dict(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
+                      differences=diffs, ignored=ignored, summary=summary, unavailable=current['unavailable'])
+        if diffs:
+            module.fail_json(msg='host differs from the record %s taken %s in %d place(s):\n- %s'
+                             % (path, old['taken_at'], len(summary), '\n- '.join(summary)), **result)
+        module.exit_json(**result)
+
     current = hoststate.take(run, params['paths'])
-
-    if params['state'] == 'snapshot':
-        exists = os.path.exists(path)
-        if exists and not params['overwrite']:
-            old = _load(module, path)
-            module.exit_json(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
-                             unavailable=old.get('unavailable', {}))
-        taken_at = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-        data = {'version': hoststate.RECORD_VERSION, 'taken_at': taken_at, 'paths': params['paths'],
-                'categories': current['categories'], 'unavailable': current['unavailable']}
-        result = dict(record=_counts(current['categories']), taken_at=taken_at, unavailable=current['unavailable'])
-        changed = True
-        if exists:
-            old = _load(module, path)
-            diffs, _ignored = hoststate.compare(old['categories'], current['categories'])
-            changed = bool(diffs) or old.get('paths') != params['paths']
-            if module._diff:
-                result['diff'] = {'before_header': '%s (%s)' % (path, old['taken_at']), 'after_header': path,
-                                  'before': '', 'after': '\n'.join(hoststate.summarize(diffs)) + '\n'}
-            if not changed:
-                result['taken_at'] = old['taken_at']
-        elif module._diff:
-            result['diff'] = {'before_header': path, 'after_header': path, 'before': '',
-                              'after': json.dumps(_counts(current['categories']), sort_keys=True) + '\n'}
-        if changed and not module.check_mode:
-            _write(module, path, data)
-        module.exit_json(changed=changed, **result)
-
-    old = _load(module, path)
-    skip = set(old.get('unavailable', {})) | set(current['unavailable'])
-    diffs, ignored = hoststate.compare(old['categories'], current['categories'], params['ignore'], skip)
-    summary = hoststate.summarize(diffs)
-    result = dict(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
-                  differences=diffs, ignored=ignored, summary=summary, unavailable=current['unavailable'])
-    if diffs:
-        module.fail_json(msg='host differs from the record %s taken %s in %d place(s):\n- %s'
-                         % (path, old['taken_at'], len(summary), '\n- '.join(summary)), **result)
-    module.exit_json(**result)
+    exists = os.path.exists(path)
+    if exists and not params['overwrite']:
+        old = _load(module, path)
+        module.exit_json(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
+                         unavailable=old.get('unavailable', {}))
+    taken_at = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    data = {'version': hoststate.RECORD_VERSION, 'taken_at': taken_at, 'paths': params['paths'],
+            'categories': current['categories'], 'unavailable': current['unavailable']}
+    result = dict(record=_counts(current['categories']), taken_at=taken_at, unavailable=current['unavailable'])
+    changed = True
+    if exists:
+        old = _load(module, path)
+        diffs, _ignored = hoststate.compare(old['categories'], current['categories'])
+        changed = bool(diffs) or old.get('paths') != params['paths']
+        if module._diff:
+            result['diff'] = {'before_header': '%s (%s)' % (path, old['taken_at']), 'after_header': path,
+                              'before': '', 'after': '\n'.join(hoststate.summarize(diffs)) + '\n'}
+        if not changed:
+            result['taken_at'] = old['taken_at']
+    elif module._diff:
+        result['diff'] = {'before_header': path, 'after_header': path, 'before': '',
+                          'after': json.dumps(_counts(current['categories']), sort_keys=True) + '\n'}
+    if changed and not module.check_mode:
+        _write(module, path, data)
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == '__main__':

@@ -272,3 +272,14 @@ def test_evaluate_does_not_mutate_its_inputs():
     before = copy.deepcopy(facts)
     run(facts)
     assert facts == before
+
+
+def test_disabled_memory_cgroup_is_a_warning_when_the_k3s_stage_fixes_it():
+    facts = clean_facts()
+    planted_no_memory_cgroup_pi(facts)
+    conflicts, warnings, _p = run(facts, plan={'boot_cmdline_managed': True})
+    assert conflicts == []
+    assert any("will add 'cgroup_memory=1 cgroup_enable=memory' to /boot/firmware/current/cmdline.txt" in w
+               for w in warnings)
+    facts['cgroups']['boot_cmdline_file'] = ''  # not a Pi: nothing the stage can edit
+    assert len(run(facts, plan={'boot_cmdline_managed': True})[0]) == 1

@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Plan the removal of K3s's netfilter state without touching Nomad's.
+
+The stock ``k3s-killall.sh`` runs ``iptables-save | grep -v KUBE- | grep -v CNI- |
+grep -iv flannel | iptables-restore`` and ``rm -rf /var/lib/cni``: on a Nomad client
+that deletes the CNI portmap and masquerade chains of every Nomad allocation and its IP
+allocations. This plan removes only:
+
+- chains named ``KUBE-*`` or ``FLANNEL*`` (kube-proxy, kube-router, flannel);
+- ``CNI-*`` chains that belong to K3s's own CNI network (``cbr0``): a rule jumping to
+  them, or inside them, carries the CNI comment ``name: "cbr0"``;
+- rules elsewhere that jump to those chains or carry K3s's CNI or flannel comments.
+Chains shared by every CNI portmap user (``CNI-HOSTPORT-*``, ``CNI-FORWARD``) stay; only
+K3s's rules inside them go.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+BUILTIN_CHAINS = ('INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING')
+SHARED_CNI_CHAINS = ('CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ', 'CNI-FORWARD', 'CNI-ADMIN')
+_JUMP = re.compile(r'(?:^|\s)-[jg] (\S+)')
+
+
+def _target(rule: str) -> str:
+    match = _JUMP.search(rule)
+    return match.group(1) if match else ''
+
+
+def _owned_by_network(rule: str, network: str) -> bool:
+    return 'name: \\"%s\\"' % network in rule or 'name: "%s"' % network in rule
+
+
+def _k3s_named(chain: str) -> bool:
+    return chain.startswith('KUBE-') or chain.upper().startswith('FLANNEL')
+
+
+def plan_iptables(tables: dict, network: str = 'cbr0') -> dict:
+    """Return ``{'rules': [(table, chain, rule)], 'chains': [(table, chain)]}`` to remove."""
+    rules_out = []
+    chains_out = []
+    for table in sorted(tables):
+        chains = tables[table]
+        doomed = set(c for c in chains if _k3s_named(c) and c not in BUILTIN_CHAINS)
+        for chain, body in chains.items():
+            if not chain.startswith('CNI-') or chain in SHARED_CNI_CHAINS or chain in BUILTIN_CHAINS:
+                continue
+            if any(_owned_by_network(r, network) for r in body['rules']):
+                doomed.add(chain)
+        for chain, body in chains.items():
+            for rule in body['rules']:
+                target = _target(rule)
+                if (target.startswith('CNI-') and target in chains and target not in SHARED_CNI_CHAINS
+                        and _owned_by_network(rule, network)):
+                    doomed.add(target)
+        for chain in sorted(chains):
+            if chain in doomed:
+                continue
+            for rule in chains[chain]['rules']:
+                comment = rule.lower()
+                if _target(rule) in doomed or _owned_by_network(rule, network) or 'flannel' in comment:
+                    rules_out.append((table, chain, rule))
+        chains_out.extend((table, c) for c in sorted(doomed))
+    return {'rules': rules_out, 'chains': chains_out}
+
+
+def delete_commands(binary: str, plan: dict) -> list[list[str]]:
+    """The commands that carry out a plan: delete rules, then flush, then delete chains."""
+    commands = []
+    for table, chain, rule in plan['rules']:
+        spec = shlex.split(rule)
+        if spec[:2] != ['-A', chain]:
+            raise ValueError('unexpected rule format: %r' % rule)
+        commands.append([binary, '-w', '-t', table, '-D', chain] + spec[2:])
+    for table, chain in plan['chains']:
+        commands.append([binary, '-w', '-t', table, '-F', chain])
+    for table, chain in plan['chains']:
+        commands.append([binary, '-w', '-t', table, '-X', chain])
+    return commands

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: k3s_network_cleanup
+short_description: Remove K3s's iptables chains, interfaces and network namespaces, and nothing of Nomad's
+version_added: 0.1.0
+description:
+  - Removes what K3s's networking leaves on a host once K3s is stopped - C(KUBE-*) and
+    C(FLANNEL*) chains, the C(CNI-*) chains of K3s's own CNI network (O(cni_network),
+    C(cbr0)) and every rule that jumps to them or carries K3s's CNI or flannel comments,
+    the C(cni0)/C(flannel.*) interfaces and the C(cni-*) network namespaces of its pods.
+  - Unlike C(k3s-killall.sh), it keeps every other C(CNI-*) chain (Nomad's bridge
+    networking publishes ports and masquerades through them) and the shared
+    C(CNI-HOSTPORT-*) chains, removing only K3s's rules inside them.
+  - Where iptables cannot be used, the iptables part is skipped and reported in RV(skipped).
+author:
+  - brmartin.k3s_migration maintainers (@brmartin)
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be removed without removing it.
+  diff_mode:
+    support: full
+    description: The removed rules, chains, interfaces and namespaces as a diff.
+options:
+  cni_network:
+    description: Name of K3s's CNI network (the C(name) in its CNI config; C(cbr0) for flannel).
+    type: str
+    default: cbr0
+  interfaces:
+    description: Interfaces K3s creates, deleted when present.
+    type: list
+    elements: str
+    default: [cni0, flannel.1, flannel-v6.1, flannel-wg, flannel-wg-v6, kube-ipvs0]
+  netns_prefix:
+    description: Network namespaces whose name starts with this are K3s pod sandboxes and are deleted.
+    type: str
+    default: cni-
+seealso:
+  - module: brmartin.k3s_migration.host_state
+"""
+
+EXAMPLES = r"""
+- name: Remove K3s's network state, sparing Nomad's CNI chains
+  brmartin.k3s_migration.k3s_network_cleanup:
+  register: cleanup
+
+- name: Show what went
+  ansible.builtin.debug:
+    var: cleanup.removed
+"""
+
+RETURN = r"""
+removed:
+  description: What was (or in check mode would be) removed.
+  returned: always
+  type: dict
+  sample:
+    rules: ["ipv4 filter/FORWARD: -A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD"]
+    chains: ["ipv4 nat/KUBE-SERVICES"]
+    interfaces: ["cni0", "flannel.1"]
+    netns: ["cni-4b1d"]
+kept_cni_chains:
+  description: C(CNI-*) chains left in place because they belong to another CNI user (Nomad).
+  returned: always
+  type: list
+  elements: str
+  sample: ["ipv4 nat/CNI-DN-5a3f1e0c2b9d4e7f8a1b2"]
+skipped:
+  description: Parts that could not be handled here, with the reason.
+  returned: always
+  type: dict
+  sample: {"ipv4": "iptables-save: Failed to initialize nft: Protocol not supported"}
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_cleanup as cleanup
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
+
+FAMILIES = (('ipv4', 'iptables-save', 'iptables'), ('ipv6', 'ip6tables-save', 'ip6tables'))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cni_network=dict(type='str', default='cbr0'),
+            interfaces=dict(type='list', elements='str',
+                            default=['cni0', 'flannel.1', 'flannel-v6.1', 'flannel-wg', 'flannel-wg-v6', 'kube-ipvs0']),
+            netns_prefix=dict(type='str', default='cni-'),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    removed = {'rules': [], 'chains': [], 'interfaces': [], 'netns': []}
+    kept = []
+    skipped = {}
+    commands = []
+
+    for family, save, binary in FAMILIES:
+        save_bin = module.get_bin_path(save)
+        if not save_bin:
+            skipped[family] = '%s is not installed' % save
+            continue
+        rc, out, err = module.run_command([save_bin], environ_update={'LC_ALL': 'C'})
+        if rc != 0:
+            skipped[family] = (err or out).strip() or '%s exited %d' % (save, rc)
+            continue
+        try:
+            tables = netparse.parse_iptables_save(out)
+        except netparse.ParseError as exc:
+            module.fail_json(msg='cannot parse %s output: %s' % (save, exc))
+        plan = cleanup.plan_iptables(tables, params['cni_network'])
+        removed['rules'].extend('%s %s/%s: %s' % (family, t, c, r) for t, c, r in plan['rules'])
+        removed['chains'].extend('%s %s/%s' % (family, t, c) for t, c in plan['chains'])
+        doomed = set(plan['chains'])
+        kept.extend('%s %s/%s' % (family, t, c) for t in sorted(tables) for c in sorted(tables[t])
+                    if c.startswith('CNI-') and (t, c) not in doomed)
+        commands.extend(cleanup.delete_commands(module.get_bin_path(binary, required=True), plan))
+
+    rc, out, err = module.run_command(['ip', '-j', 'link', 'show'])
+    if rc != 0:
+        module.fail_json(msg='cannot list interfaces: %s' % (err or out).strip(), rc=rc, stderr=err)
+    present = set(link.get('ifname') for link in json.loads(out or '[]'))
+    for name in params['interfaces']:
+        if name in present:
+            removed['interfaces'].append(name)
+            commands.append(['ip', 'link', 'delete', name])
+
+    rc, out, err = module.run_command(['ip', 'netns', 'list'])
+    if rc == 0:
+        for line in out.splitlines():
+            name = line.split(' ', 1)[0]
+            if name.startswith(params['netns_prefix']):
+                removed['netns'].append(name)
+                commands.insert(0, ['ip', 'netns', 'delete', name])
+    else:
+        skipped['netns'] = (err or out).strip()
+
+    changed = any(removed.values())
+    result = dict(changed=changed, removed=removed, kept_cni_chains=kept, skipped=skipped)
+    if module._diff and changed:
+        lines = ['%s: %s' % (kind, item) for kind in ('netns', 'interfaces', 'rules', 'chains') for item in removed[kind]]
+        result['diff'] = {'before_header': 'K3s network state', 'after_header': 'after cleanup',
+                          'before': '\n'.join(lines) + '\n', 'after': ''}
+    if changed and not module.check_mode:
+        for argv in commands:
+            rc, out, err = module.run_command(argv)
+            if rc != 0:
+                module.fail_json(msg='command failed while removing K3s network state: %s' % ' '.join(argv),
+                                 rc=rc, stdout=out, stderr=err, **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

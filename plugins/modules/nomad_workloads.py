@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nomad_workloads
+short_description: Record the Nomad jobs and allocations a node's agent reports, and compare later
+version_added: 0.1.0
+description:
+  - With O(state=snapshot), asks the local Nomad agent for its jobs, their running
+    allocations and the host ports they hold, and writes them as JSON to O(path), once
+    (a record is kept on re-runs unless O(overwrite=true)).
+  - With O(state=compare), asks again and fails when a job, a running allocation or a
+    held host port disappeared or changed - the proof that K3s, or its removal, left
+    Nomad's workloads alone.
+  - Only C(GET) requests are sent to Nomad.
+author:
+  - brmartin.k3s_migration maintainers (@brmartin)
+extends_documentation_fragment:
+  - brmartin.k3s_migration.nomad
+attributes:
+  check_mode:
+    support: full
+    description: A snapshot is not written in check mode.
+  diff_mode:
+    support: none
+    description: The record is summarized in RV(jobs) instead.
+options:
+  state:
+    description: Take the record, or compare Nomad with it.
+    type: str
+    choices: [snapshot, compare]
+    required: true
+  path:
+    description: The JSON record on the node.
+    type: path
+    required: true
+  overwrite:
+    description: With O(state=snapshot), replace an existing record.
+    type: bool
+    default: false
+seealso:
+  - module: brmartin.k3s_migration.host_state
+"""
+
+EXAMPLES = r"""
+- name: Record Nomad's workloads before K3s
+  brmartin.k3s_migration.nomad_workloads:
+    state: snapshot
+    path: /var/lib/k3s-migration/nomad-workloads.json
+
+- name: After the rollback, Nomad runs what it ran
+  brmartin.k3s_migration.nomad_workloads:
+    state: compare
+    path: /var/lib/k3s-migration/nomad-workloads.json
+    nomad_token: "{{ lookup('ansible.builtin.env', 'NOMAD_TOKEN') }}"
+"""
+
+RETURN = r"""
+jobs:
+  description: Jobs now, with their running allocations (task groups).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "minio", "type": "service", "status": "running", "running_allocations": ["minio"]}]
+host_ports:
+  description: Host ports held by running allocations on this node.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"port": 9000, "label": "s3", "job": "minio", "to": 9000}]
+differences:
+  description: With O(state=compare), one line per job or port that differs from the record.
+  returned: when state is compare
+  type: list
+  elements: str
+  sample: ["job minio: running allocations ['minio'] -> []"]
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _nomad_api as nomad_api
+
+
+def differences(old: dict, new: dict) -> list:
+    lines = []
+    before = dict((j['id'], j) for j in old['jobs'])
+    after = dict((j['id'], j) for j in new['jobs'])
+    for job in sorted(set(before) | set(after)):
+        if job not in after:
+            lines.append('job %s: gone' % job)
+        elif job not in before:
+            lines.append('job %s: new' % job)
+        elif before[job] != after[job]:
+            lines.append('job %s: %s -> %s' % (job, before[job], after[job]))
+    old_ports = sorted((p['port'], p['job']) for p in old['host_ports'])
+    new_ports = sorted((p['port'], p['job']) for p in new['host_ports'])
+    if old_ports != new_ports:
+        lines.append('host ports held by allocations: %s -> %s' % (old_ports, new_ports))
+    return lines
+
+
+def main():
+    argument_spec = dict(
+        state=dict(type='str', choices=['snapshot', 'compare'], required=True),
+        path=dict(type='path', required=True),
+        overwrite=dict(type='bool', default=False),
+    )
+    argument_spec.update(nomad_api.NOMAD_ARGSPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    path = params['path']
+    try:
+        facts = nomad_api.summarize(nomad_api.NomadClient.from_params(params))
+    except nomad_api.NomadError as exc:
+        module.fail_json(msg='cannot ask the Nomad agent at %s: %s' % (params['nomad_addr'], exc))
+    current = {'jobs': facts['jobs'], 'host_ports': facts['host_ports']}
+    result = dict(changed=False, jobs=current['jobs'], host_ports=current['host_ports'])
+
+    old = None
+    if os.path.exists(path):
+        try:
+            with open(path, 'r', encoding='utf-8') as handle:
+                old = json.load(handle)
+        except (IOError, OSError, ValueError) as exc:
+            module.fail_json(msg='cannot read the Nomad workloads record %s: %s' % (path, exc))
+
+    if params['state'] == 'compare':
+        if old is None:
+            module.fail_json(msg='no Nomad workloads record at %s: take one with state=snapshot first' % path)
+        result['differences'] = differences(old, current)
+        if result['differences']:
+            module.fail_json(msg='Nomad workloads differ from %s:\n- %s' % (path, '\n- '.join(result['differences'])),
+                             **result)
+        module.exit_json(**result)
+
+    if old is not None and (not params['overwrite'] or old == current):
+        module.exit_json(**result)
+    result['changed'] = True
+    if not module.check_mode:
+        try:
+            directory = os.path.dirname(path)
+            if directory and not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+            tmp = path + '.tmp'
+            with open(tmp, 'w', encoding='utf-8') as handle:
+                json.dump(current, handle, indent=1, sort_keys=True)
+            os.chmod(tmp, 0o600)
+            module.atomic_move(tmp, path)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='cannot write the Nomad workloads record %s: %s' % (path, exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
