@@ -131,3 +131,22 @@ def allocated_host_ports(allocs: list, node_id: str) -> list[dict]:
                 ports.append({'port': int(port['Value']), 'label': port.get('Label', ''),
                               'job': alloc.get('JobID', ''), 'to': port.get('To', 0)})
     return sorted(ports, key=lambda p: (p['port'], p['job']))
+
+
+def workload_differences(old: dict, new: dict) -> list:
+    """One line per job or held host port that differs between two workload records."""
+    lines = []
+    before = dict((j['id'], j) for j in old['jobs'])
+    after = dict((j['id'], j) for j in new['jobs'])
+    for job in sorted(set(before) | set(after)):
+        if job not in after:
+            lines.append('job %s: gone' % job)
+        elif job not in before:
+            lines.append('job %s: new' % job)
+        elif before[job] != after[job]:
+            lines.append('job %s: %s -> %s' % (job, before[job], after[job]))
+    old_ports = sorted((p['port'], p['job']) for p in old['host_ports'])
+    new_ports = sorted((p['port'], p['job']) for p in new['host_ports'])
+    if old_ports != new_ports:
+        lines.append('host ports held by allocations: %s -> %s' % (old_ports, new_ports))
+    return lines

@@ -192,6 +192,10 @@ def _check_firewalld(plan: dict, facts: dict, warnings: list) -> None:
     fw = facts['firewalld']
     if not fw['running']:
         return
+    warnings.append('firewalld is running: `firewall-cmd --reload` flushes iptables rules firewalld does not own, '
+                    "including Nomad's CNI portmap and masquerade chains (not re-created until the allocations "
+                    "restart) and K3s's hostPort DNAT; make changes with --permanent plus runtime (as this "
+                    'collection does), never a reload, or restart the affected allocations after one')
     zone_name = fw['default_zone']
     zone = fw['zones'].get(zone_name, {})
     if zone.get('target', [''])[0] in ('ACCEPT',):

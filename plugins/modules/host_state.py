@@ -190,12 +190,12 @@ def main():
                              % (path, old['taken_at'], len(summary), '\n- '.join(summary)), **result)
         module.exit_json(**result)
 
-    current = hoststate.take(run, params['paths'])
     exists = os.path.exists(path)
     if exists and not params['overwrite']:
         old = _load(module, path)
         module.exit_json(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
                          unavailable=old.get('unavailable', {}))
+    current = hoststate.take(run, params['paths'])
     taken_at = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     data = {'version': hoststate.RECORD_VERSION, 'taken_at': taken_at, 'paths': params['paths'],
             'categories': current['categories'], 'unavailable': current['unavailable']}

@@ -62,13 +62,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 jobs:
-  description: Jobs now, with their running allocations (task groups).
+  description: Jobs now, with their running allocations (task groups). Empty when an existing record is kept.
   returned: always
   type: list
   elements: dict
   sample: [{"id": "minio", "type": "service", "status": "running", "running_allocations": ["minio"]}]
 host_ports:
-  description: Host ports held by running allocations on this node.
+  description: Host ports held by running allocations on this node. Empty when an existing record is kept.
   returned: always
   type: list
   elements: dict
@@ -89,24 +89,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _nomad_api as nomad_api
 
 
-def differences(old: dict, new: dict) -> list:
-    lines = []
-    before = dict((j['id'], j) for j in old['jobs'])
-    after = dict((j['id'], j) for j in new['jobs'])
-    for job in sorted(set(before) | set(after)):
-        if job not in after:
-            lines.append('job %s: gone' % job)
-        elif job not in before:
-            lines.append('job %s: new' % job)
-        elif before[job] != after[job]:
-            lines.append('job %s: %s -> %s' % (job, before[job], after[job]))
-    old_ports = sorted((p['port'], p['job']) for p in old['host_ports'])
-    new_ports = sorted((p['port'], p['job']) for p in new['host_ports'])
-    if old_ports != new_ports:
-        lines.append('host ports held by allocations: %s -> %s' % (old_ports, new_ports))
-    return lines
-
-
 def main():
     argument_spec = dict(
         state=dict(type='str', choices=['snapshot', 'compare'], required=True),
@@ -117,6 +99,8 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     path = params['path']
+    if params['state'] == 'snapshot' and os.path.exists(path) and not params['overwrite']:
+        module.exit_json(changed=False, jobs=[], host_ports=[], msg='record kept: %s' % path)
     try:
         facts = nomad_api.summarize(nomad_api.NomadClient.from_params(params))
     except nomad_api.NomadError as exc:
@@ -135,7 +119,7 @@ def main():
     if params['state'] == 'compare':
         if old is None:
             module.fail_json(msg='no Nomad workloads record at %s: take one with state=snapshot first' % path)
-        result['differences'] = differences(old, current)
+        result['differences'] = nomad_api.workload_differences(old, current)
         if result['differences']:
             module.fail_json(msg='Nomad workloads differ from %s:\n- %s' % (path, '\n- '.join(result['differences'])),
                              **result)

@@ -17,7 +17,8 @@ on the test machines. It implements only the contract the k3s role relies on:
   and what k3s-killall.sh removes): the cni0 bridge and the flannel.1 VXLAN device
   (UDP 8472) in the node's 10.42.x.0/24, the flannel host-local allocation under
   /var/lib/cni/networks/cbr0, and - where iptables works - KUBE-*, FLANNEL-* chains and
-  CNI chains for network "cbr0" (masquerade and a hostPort DNAT). They notify systemd
+  CNI chains for network "cbr0" (masquerade and a hostPort DNAT), and put the KUBE-/
+  FLANNEL- rules back every 5 s when something flushed them. They notify systemd
   (Type=notify, READY=1) and run until stopped; like K3s they leave that state behind.
 - `k3s kubectl get --raw /readyz` prints `ok`; `k3s kubectl get node NAME -o
   jsonpath={.status.conditions[?(@.type=="Ready")].status}` prints `True` once NAME
@@ -130,6 +131,14 @@ def notify(state):
 
 def node_index(name):
     return 1 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 200
+
+
+def resync_rules(cfg, name):
+    """Like flannel (every 5 s) and kube-proxy, put K3s's rules back after a flush
+    (for instance `firewall-cmd --reload`)."""
+    while True:
+        threading.Event().wait(5)
+        setup_network(cfg, name)
 
 
 def setup_network(cfg, name):
@@ -321,6 +330,7 @@ users:
     client-key-data: {pem}
 """.format(pem=FAKE_PEM), int(str(cfg.get('write-kubeconfig-mode', '0600')), 8))
     setup_network(cfg, name)
+    threading.Thread(target=resync_rules, args=(cfg, name), daemon=True).start()
     listen(6443, make_handler(token))
     listen(10250)
     notify('READY=1')
@@ -335,6 +345,7 @@ def run_agent(argv):
         raise SystemExit('level=fatal msg="--server and --token are required for an agent"')
     register(str(cfg['server']), str(cfg['token']), name, 'agent')
     setup_network(cfg, name)
+    threading.Thread(target=resync_rules, args=(cfg, name), daemon=True).start()
     listen(10250)
     notify('READY=1')
     threading.Event().wait()

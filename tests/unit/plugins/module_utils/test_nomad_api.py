@@ -108,3 +108,19 @@ def test_allocated_host_ports_filters_node_and_status():
         {'ClientStatus': 'running', 'NodeID': 'a', 'JobID': 'w'},
     ]
     assert nomad_api.allocated_host_ports(allocs, 'a') == [{'port': 25000, 'label': 'http', 'job': 'x', 'to': 80}]
+
+
+def test_workload_differences_name_what_changed():
+    before = {'jobs': [{'id': 'minio', 'running_allocations': ['minio']},
+                       {'id': 'gitlab', 'running_allocations': ['gitlab']}],
+              'host_ports': [{'port': 9000, 'job': 'minio'}]}
+    same = {'jobs': list(reversed(before['jobs'])), 'host_ports': list(before['host_ports'])}
+    assert nomad_api.workload_differences(before, same) == []
+    after = {'jobs': [{'id': 'minio', 'running_allocations': []}, {'id': 'whoami', 'running_allocations': ['w']}],
+             'host_ports': []}
+    assert nomad_api.workload_differences(before, after) == [
+        'job gitlab: gone',
+        "job minio: {'id': 'minio', 'running_allocations': ['minio']} -> {'id': 'minio', 'running_allocations': []}",
+        'job whoami: new',
+        "host ports held by allocations: [(9000, 'minio')] -> []",
+    ]

@@ -243,6 +243,7 @@ def test_firewalld_reports_missing_openings_as_warnings():
     assert 'does not allow 6443/tcp' not in text and 'does not allow 10250/tcp' not in text
     assert 'firewalld zone public does not allow 6444/tcp, 8472/udp, 32100-32767/tcp yet' in text
     assert 'firewalld does not trust 10.43.0.0/16' in text and 'trust 10.42.0.0/16' not in text
+    assert "`firewall-cmd --reload` flushes iptables rules firewalld does not own, including Nomad's CNI" in text
 
 
 def test_every_conflict_is_reported_at_once():
