@@ -11,7 +11,8 @@ allocations. This plan removes only:
 
 - chains named ``KUBE-*`` or ``FLANNEL*`` (kube-proxy, kube-router, flannel);
 - ``CNI-*`` chains that belong to K3s's own CNI network (``cbr0``): a rule jumping to
-  them, or inside them, carries the CNI comment ``name: "cbr0"``;
+  them, or inside them, carries the CNI comment ``name: "cbr0"``, or points into K3s's
+  pod network (cluster CIDR);
 - rules elsewhere that jump to those chains or carry K3s's CNI or flannel comments.
 Chains shared by every CNI portmap user (``CNI-HOSTPORT-*``, ``CNI-FORWARD``) stay; only
 K3s's rules inside them go.
@@ -19,12 +20,14 @@ K3s's rules inside them go.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 
 BUILTIN_CHAINS = ('INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING')
 SHARED_CNI_CHAINS = ('CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ', 'CNI-FORWARD', 'CNI-ADMIN')
 _JUMP = re.compile(r'(?:^|\s)-[jg] (\S+)')
+_ADDRESSES = re.compile(r'(?:--to-destination|-[sd]) (\d+\.\d+\.\d+\.\d+(?:/\d+)?)')
 
 
 def _target(rule: str) -> str:
@@ -36,12 +39,27 @@ def _owned_by_network(rule: str, network: str) -> bool:
     return 'name: \\"%s\\"' % network in rule or 'name: "%s"' % network in rule
 
 
+def _in_cluster(rule: str, cluster_nets: list) -> bool:
+    """Whether a rule DNATs to, or matches on, an address inside K3s's pod network."""
+    for text in _ADDRESSES.findall(rule):
+        net = ipaddress.ip_network(text, strict=False)
+        if any(net.subnet_of(ipaddress.ip_network(c)) for c in cluster_nets
+               if ipaddress.ip_network(c).version == net.version):
+            return True
+    return False
+
+
 def _k3s_named(chain: str) -> bool:
     return chain.startswith('KUBE-') or chain.upper().startswith('FLANNEL')
 
 
-def plan_iptables(tables: dict, network: str = 'cbr0') -> dict:
-    """Return ``{'rules': [(table, chain, rule)], 'chains': [(table, chain)]}`` to remove."""
+def plan_iptables(tables: dict, network: str = 'cbr0', cluster_nets: list | None = None) -> dict:
+    """Return ``{'rules': [(table, chain, rule)], 'chains': [(table, chain)]}`` to remove.
+
+    ``cluster_nets`` (K3s's pod CIDRs) also marks as K3s's a ``CNI-*`` chain whose rules
+    point into the pod network, even when the rule that jumped to it is gone (a flush).
+    """
+    cluster_nets = cluster_nets or []
     rules_out = []
     chains_out = []
     for table in sorted(tables):
@@ -50,7 +68,7 @@ def plan_iptables(tables: dict, network: str = 'cbr0') -> dict:
         for chain, body in chains.items():
             if not chain.startswith('CNI-') or chain in SHARED_CNI_CHAINS or chain in BUILTIN_CHAINS:
                 continue
-            if any(_owned_by_network(r, network) for r in body['rules']):
+            if any(_owned_by_network(r, network) or _in_cluster(r, cluster_nets) for r in body['rules']):
                 doomed.add(chain)
         for chain, body in chains.items():
             for rule in body['rules']:

@@ -33,6 +33,13 @@ options:
     description: Name of K3s's CNI network (the C(name) in its CNI config; C(cbr0) for flannel).
     type: str
     default: cbr0
+  cluster_cidr:
+    description:
+      - K3s's pod network(s), comma separated. A C(CNI-*) chain whose rules point into it is
+        K3s's even when the rule that jumped to it is gone. Must not overlap Nomad's bridge
+        network (the preflight guarantees it).
+    type: str
+    default: 10.42.0.0/16
   interfaces:
     description: Interfaces K3s creates, deleted when present.
     type: list
@@ -93,6 +100,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             cni_network=dict(type='str', default='cbr0'),
+            cluster_cidr=dict(type='str', default='10.42.0.0/16'),
             interfaces=dict(type='list', elements='str',
                             default=['cni0', 'flannel.1', 'flannel-v6.1', 'flannel-wg', 'flannel-wg-v6', 'kube-ipvs0']),
             netns_prefix=dict(type='str', default='cni-'),
@@ -100,6 +108,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    try:
+        cluster_nets = [str(netparse.parse_network(c)) for c in params['cluster_cidr'].split(',')]
+    except netparse.ParseError as exc:
+        module.fail_json(msg='cluster_cidr: %s' % exc)
     removed = {'rules': [], 'chains': [], 'interfaces': [], 'netns': []}
     kept = []
     skipped = {}
@@ -118,7 +130,7 @@ def main():
             tables = netparse.parse_iptables_save(out)
         except netparse.ParseError as exc:
             module.fail_json(msg='cannot parse %s output: %s' % (save, exc))
-        plan = cleanup.plan_iptables(tables, params['cni_network'])
+        plan = cleanup.plan_iptables(tables, params['cni_network'], cluster_nets)
         removed['rules'].extend('%s %s/%s: %s' % (family, t, c, r) for t, c, r in plan['rules'])
         removed['chains'].extend('%s %s/%s' % (family, t, c) for t, c in plan['chains'])
         doomed = set(plan['chains'])

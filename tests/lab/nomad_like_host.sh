@@ -77,27 +77,26 @@ if ! iptables-save >/dev/null 2>&1; then
   echo "iptables unavailable here: Nomad's chains are planted on the amd64 node only"
   exit 0
 fi
-if ! iptables -t nat -S CNI-DN-5a3f1e0c2b9d4e7f8a1b2 >/dev/null 2>&1; then
-  iptables-restore --noflush <<'RULES'
-*filter
-:NOMAD-ADMIN - [0:0]
-:CNI-FORWARD - [0:0]
--A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD
--A NOMAD-ADMIN -d 172.26.64.0/20 -o nomad -j ACCEPT
--A CNI-FORWARD -m comment --comment "CNI firewall plugin rules" -j NOMAD-ADMIN
-COMMIT
-*nat
-:CNI-HOSTPORT-DNAT - [0:0]
-:CNI-DN-5a3f1e0c2b9d4e7f8a1b2 - [0:0]
-:CNI-5a3f1e0c2b9d4e7f8a1b2c3d - [0:0]
--A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
--A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
--A POSTROUTING -s 172.26.64.2/32 -m comment --comment "name: \"nomad\" id: \"4f2c5d0e\"" -j CNI-5a3f1e0c2b9d4e7f8a1b2c3d
--A CNI-5a3f1e0c2b9d4e7f8a1b2c3d -d 172.26.64.0/20 -m comment --comment "name: \"nomad\" id: \"4f2c5d0e\"" -j ACCEPT
--A CNI-5a3f1e0c2b9d4e7f8a1b2c3d ! -d 224.0.0.0/4 -m comment --comment "name: \"nomad\" id: \"4f2c5d0e\"" -j MASQUERADE
--A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \"nomad\" id: \"4f2c5d0e\"" -m multiport --dports 25123 -j CNI-DN-5a3f1e0c2b9d4e7f8a1b2
--A CNI-DN-5a3f1e0c2b9d4e7f8a1b2 -p tcp -m tcp --dport 25123 -j DNAT --to-destination 172.26.64.2:5055
-COMMIT
-RULES
-  changed "iptables NOMAD-ADMIN and CNI portmap chains"
-fi
+# Rule by rule, checking first (-C), so a re-run never flushes or duplicates anything -
+# CNI-HOSTPORT-DNAT may also hold K3s's rules.
+chain() { iptables -w -t "$1" -N "$2" 2>/dev/null && changed "chain $1/$2" || true; }
+rule() {  # rule TABLE CHAIN ARGS...
+  t=$1 c=$2; shift 2
+  iptables -w -t "$t" -C "$c" "$@" 2>/dev/null || { iptables -w -t "$t" -A "$c" "$@"; changed "rule $t/$c $*"; }
+}
+id='name: "nomad" id: "4f2c5d0e"'
+chain filter NOMAD-ADMIN
+chain filter CNI-FORWARD
+chain nat CNI-HOSTPORT-DNAT
+chain nat CNI-DN-5a3f1e0c2b9d4e7f8a1b2
+chain nat CNI-5a3f1e0c2b9d4e7f8a1b2c3d
+rule filter FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD
+rule filter NOMAD-ADMIN -d 172.26.64.0/20 -o nomad -j ACCEPT
+rule filter CNI-FORWARD -m comment --comment "CNI firewall plugin rules" -j NOMAD-ADMIN
+rule nat PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+rule nat OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+rule nat POSTROUTING -s 172.26.64.2/32 -m comment --comment "$id" -j CNI-5a3f1e0c2b9d4e7f8a1b2c3d
+rule nat CNI-5a3f1e0c2b9d4e7f8a1b2c3d -d 172.26.64.0/20 -m comment --comment "$id" -j ACCEPT
+rule nat CNI-5a3f1e0c2b9d4e7f8a1b2c3d ! -d 224.0.0.0/4 -m comment --comment "$id" -j MASQUERADE
+rule nat CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat $id" -m multiport --dports 25123 -j CNI-DN-5a3f1e0c2b9d4e7f8a1b2
+rule nat CNI-DN-5a3f1e0c2b9d4e7f8a1b2 -p tcp -m tcp --dport 25123 -j DNAT --to-destination 172.26.64.2:5055

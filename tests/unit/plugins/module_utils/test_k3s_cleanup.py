@@ -131,3 +131,14 @@ def test_applying_the_plan_leaves_exactly_nomads_rules():
 def test_a_host_without_k3s_has_nothing_to_remove():
     nomad_only = netparse.parse_iptables_save((FIXTURE_DIR / 'iptables_save_hestia.txt').read_text())
     assert cleanup.plan_iptables(nomad_only) == {'rules': [], 'chains': []}
+
+
+def test_an_orphaned_k3s_chain_is_found_by_its_pod_network_address():
+    """After a flush dropped the jump, K3s's CNI-DN chain is still K3s's: it DNATs into 10.42/16."""
+    orphan = netparse.parse_iptables_save(
+        '*nat\n:CNI-HOSTPORT-DNAT - [0:0]\n:CNI-DN-k3s - [0:0]\n:CNI-DN-nomad - [0:0]\n'
+        '-A CNI-DN-k3s -p tcp -m tcp --dport 8443 -j DNAT --to-destination 10.42.7.2:8443\n'
+        '-A CNI-DN-nomad -p tcp -m tcp --dport 25123 -j DNAT --to-destination 172.26.64.2:5055\n'
+        'COMMIT\n')
+    assert cleanup.plan_iptables(orphan, 'cbr0')['chains'] == []
+    assert cleanup.plan_iptables(orphan, 'cbr0', ['10.42.0.0/16'])['chains'] == [('nat', 'CNI-DN-k3s')]
