@@ -10,3 +10,6 @@ ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / 'collections'
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
+TESTS = ROOT / 'tests'
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))  # tests/modrun.py and tests/standins
