@@ -18,6 +18,8 @@ out="$top/tests/output"
 mkdir -p "$out"
 
 stage_unit()      { python -m pytest -q -p no:cacheprovider tests/unit; }
+# Real Litestream, SeaweedFS (S3), OpenBao and Traefik on loopback, started by the tests.
+stage_integration() { python -m pytest -q -p no:cacheprovider tests/integration; }
 stage_lint()      { ansible-lint --nocolor && antsibull-changelog lint; }
 stage_build()     { d=$(mktemp -d) && ansible-galaxy collection build --output-path "$d" . && rm -rf "$d"; }
 stage_sanity()    { bash tests/run-sanity.sh; }
@@ -31,7 +33,7 @@ stage_molecule()  {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit lint build sanity molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(unit integration lint build sanity molecule)
 passed=0 failed=0 failed_names=()
 for s in "${stages[@]}"; do
   start=$(date +%s)
@@ -39,7 +41,7 @@ for s in "${stages[@]}"; do
   if "stage_$s" >"$out/$s.log" 2>&1; then
     passed=$((passed + 1))
     printf '    ok (%ss)\n' $(( $(date +%s) - start ))
-    [ "$s" = unit ] && tail -n 1 "$out/$s.log" | sed 's/^/    /'
+    case $s in unit|integration) tail -n 1 "$out/$s.log" | sed 's/^/    /';; esac
   else
     failed=$((failed + 1)); failed_names+=("$s")
     printf '    FAILED (%ss); last lines of %s:\n' $(( $(date +%s) - start )) "$out/$s.log"

@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""litestream_verify against real Litestream 0.5 replicating to a real S3 server (SeaweedFS).
+
+Each test replicates its own database to its own path in the bucket, then breaks
+something the way it breaks in production and checks the module notices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import stop, tool
+from modrun import run_module
+
+BUCKET = 'overseerr-litestream'
+
+
+class Replication:
+    """One database, its Litestream 0.5 sidecar, and its replica path in the bucket."""
+
+    def __init__(self, s3, workdir, name):
+        self.s3, self.workdir, self.name = s3, workdir, name
+        self.db = workdir / 'db.sqlite3'
+        self.config = workdir / 'litestream.yml'
+        self.config.write_text(json.dumps({'dbs': [{'path': str(self.db), 'replica': {
+            'type': 's3', 'bucket': BUCKET, 'path': name, 'endpoint': s3.endpoint, 'region': s3.region,
+            'force-path-style': True, 'sync-interval': '1s'}}]}))
+        self.proc = None
+        conn = sqlite3.connect(str(self.db))
+        conn.execute('PRAGMA journal_mode=wal')
+        conn.execute('CREATE TABLE media_request (id INTEGER PRIMARY KEY, title TEXT, status INTEGER)')
+        conn.commit()
+        conn.close()
+        self.rows = 0
+
+    def env(self, **extra):
+        env = {'PATH': os.environ['PATH'], 'HOME': os.environ.get('HOME', '/root'),
+               'LITESTREAM_ACCESS_KEY_ID': self.s3.access_key,
+               'LITESTREAM_SECRET_ACCESS_KEY': self.s3.secret_key}
+        env.update(extra)
+        return env
+
+    def litestream(self, *args, env=None):
+        return subprocess.run([tool('litestream')] + list(args), capture_output=True, text=True,
+                              env=env or self.env(), timeout=60, check=False)
+
+    def start(self):
+        self.log = open(self.workdir / 'replicate.log', 'w')
+        self.proc = subprocess.Popen([tool('litestream'), 'replicate', '-config', str(self.config)],
+                                     env=self.env(), stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.proc:
+            stop(self.proc)
+            self.log.close()
+            self.proc = None
+
+    def replica_txid(self):
+        out = self.litestream('ltx', '-json', '-level', 'all', '-config', str(self.config), str(self.db))
+        files = json.loads(out.stdout or '[]') if out.returncode == 0 else []
+        return max((int(f['max_txid'], 16) for f in files), default=0)
+
+    def write(self, count):
+        before = self.replica_txid()
+        conn = sqlite3.connect(str(self.db))
+        conn.executemany('INSERT INTO media_request (title, status) VALUES (?, ?)',
+                         [('title %d' % (self.rows + i), i % 3) for i in range(count)])
+        conn.commit()
+        conn.close()
+        self.rows += count
+        return before
+
+    def wait_replicated(self, above, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            txid = self.replica_txid()
+            if txid > above:
+                return txid
+            time.sleep(0.3)
+        raise AssertionError('Litestream did not replicate past transaction %d within %ss:\n%s'
+                             % (above, timeout, (self.workdir / 'replicate.log').read_text()[-3000:]))
+
+    def keys(self):
+        return self.s3.list('%s/%s' % (BUCKET, self.name))
+
+    def args(self, **extra):
+        args = {'db_path': str(self.db), 'replica_url': 's3://%s/%s' % (BUCKET, self.name),
+                'endpoint': self.s3.endpoint, 'region': self.s3.region, 'force_path_style': True,
+                'access_key_id': self.s3.access_key, 'secret_access_key': self.s3.secret_key,
+                'litestream_bin': tool('litestream'), 'tmp_dir': str(self.tmp)}
+        args.update(extra)
+        return args
+
+
+@pytest.fixture
+def replication(s3, tmp_path, request):
+    s3.create_bucket(BUCKET)
+    workdir = tmp_path / 'node'
+    workdir.mkdir()
+    rep = Replication(s3, workdir, request.node.name.replace('[', '-').replace(']', ''))
+    rep.tmp = tmp_path / 'verify-tmp'
+    rep.tmp.mkdir()
+    rep.start()
+    rep.wait_replicated(rep.write(40))
+    try:
+        yield rep
+    finally:
+        rep.stop()
+        assert os.listdir(str(rep.tmp)) == [], 'litestream_verify left temporary files behind'
+
+
+def _machine_env():
+    """The module's environment as on this machine: AWS_CA_BUNDLE set for other tools."""
+    env = dict(os.environ)
+    env['AWS_CA_BUNDLE'] = '/etc/ssl/certs/ca-certificates.crt'
+    return env
+
+
+def test_replicated_database_verifies(replication, tmp_path):
+    rc, result = run_module('litestream_verify', replication.args(), tmp_path, env=_machine_env())
+    assert rc == 0, result['msg']
+    assert result['changed'] is False and result['match'] is True and result['lag_seconds'] == 0
+    assert result['live_checksum'] == result['restored_checksum']
+    assert result['live_tables']['media_request'] == 40 == result['restored_tables']['media_request']
+    assert result['restored_txid'] == result['replica_txid']
+    assert replication.s3.secret_key not in json.dumps(result)
+
+
+def test_verify_through_the_litestream_config(replication, tmp_path):
+    args = {'db_path': str(replication.db), 'config': str(replication.config), 'tmp_dir': str(replication.tmp),
+            'litestream_bin': tool('litestream'), 'access_key_id': replication.s3.access_key,
+            'secret_access_key': replication.s3.secret_key, 'check': 'quick'}
+    rc, result = run_module('litestream_verify', args, tmp_path, env=_machine_env())
+    assert rc == 0, result['msg']
+    assert result['match'] is True
+
+
+def test_aws_ca_bundle_breaks_litestream_but_not_the_module(replication, tmp_path):
+    """The control: the same listing with the inherited variable fails, so the module's own environment matters."""
+    bare = replication.litestream('ltx', '-config', str(replication.config), str(replication.db),
+                                  env=replication.env(AWS_CA_BUNDLE='/etc/ssl/certs/ca-certificates.crt'))
+    assert bare.returncode != 0 and 'RootCAs' in bare.stderr
+    rc, result = run_module('litestream_verify', replication.args(), tmp_path, env=_machine_env())
+    assert rc == 0, result['msg']
+
+
+def test_newest_replica_files_deleted_fails(replication, tmp_path):
+    first = replication.wait_replicated(replication.write(10))
+    time.sleep(1.2)
+    newest = replication.wait_replicated(replication.write(10))
+    replication.stop()
+    time.sleep(3)
+    gone = [k for k in replication.keys() if k.endswith('-%016x.ltx' % newest)]
+    assert gone, replication.keys()
+    for key in gone:
+        replication.s3.delete(key)
+    # The trap this module exists for: Litestream restores an older database and exits 0.
+    plain = replication.litestream('restore', '-o', str(tmp_path / 'plain.db'), '-config',
+                                   str(replication.config), str(replication.db))
+    assert plain.returncode == 0
+    assert sqlite3.connect(str(tmp_path / 'plain.db')).execute('SELECT count(*) FROM media_request').fetchone()[0] == 50
+
+    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=2), tmp_path)
+    assert rc == 1
+    assert 'behind the live database' in result['msg']
+    assert result['lag_seconds'] >= 3 and result['match'] is False
+    assert int(result['replica_txid'], 16) == first
+    assert result['restored_tables']['media_request'] == 50 and result['live_tables']['media_request'] == 60
+
+
+def test_flipped_byte_in_a_replica_object_fails(replication, tmp_path):
+    newest = replication.wait_replicated(replication.write(25))
+    replication.stop()
+    key = [k for k in replication.keys() if k.endswith('/0000/%016x-%016x.ltx' % (newest, newest))]
+    assert len(key) == 1, replication.keys()
+    body = bytearray(replication.s3.get(key[0]))
+    body[len(body) // 2] ^= 0x01  # one bit of one byte in the newest object
+    replication.s3.put(key[0], bytes(body))
+    rc, result = run_module('litestream_verify', replication.args(), tmp_path)
+    assert rc == 1
+    assert result['msg'].startswith('replica of %s: restoring the replica failed' % replication.db), result['msg']
+    assert 'checksum mismatch' in result['msg']
+
+
+def test_live_ahead_beyond_the_lag_fails_and_reports_it(replication, tmp_path):
+    replication.stop()
+    time.sleep(2.5)
+    replication.write(5)
+    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=1), tmp_path)
+    assert rc == 1
+    assert 'behind the live database (allowed 1 s)' in result['msg']
+    assert result['lag_seconds'] >= 2 and result['match'] is False
+    assert result['live_tables']['media_request'] == 45 and result['restored_tables']['media_request'] == 40
+    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=600), tmp_path)
+    assert rc == 0 and result['match'] is False and result['lag_seconds'] >= 2
+
+
+@pytest.mark.parametrize('damage', ['empty', 'missing'])
+def test_empty_or_missing_live_database_fails_loudly(replication, tmp_path, damage):
+    replication.stop()
+    for suffix in ('', '-wal', '-shm'):
+        path = str(replication.db) + suffix
+        if os.path.exists(path):
+            os.unlink(path)
+    if damage == 'empty':  # what a pod started after a failed restore has
+        conn = sqlite3.connect(str(replication.db))
+        conn.execute('CREATE TABLE media_request (id INTEGER PRIMARY KEY, title TEXT, status INTEGER)')
+        conn.commit()
+        conn.close()
+    rc, result = run_module('litestream_verify', replication.args(), tmp_path)
+    assert rc == 1
+    if damage == 'empty':
+        assert result['msg'].startswith('DANGER: the live database')
+        assert 'holds 0 rows, the replica 40' in result['msg']
+    else:
+        assert 'does not exist' in result['msg'] and 'the replica holds 40 rows' in result['msg']
+        assert not replication.db.exists()
+
+
+def test_missing_replica_fails(replication, tmp_path):
+    rc, result = run_module('litestream_verify', replication.args(replica_url='s3://%s/nothing-here' % BUCKET),
+                            tmp_path)
+    assert rc == 1 and 'no backup exists there' in result['msg']
+
+
+def test_bad_input(replication, tmp_path):
+    rc, result = run_module('litestream_verify', replication.args(replica_url='minio://x'), tmp_path)
+    assert rc == 1 and 'not a Litestream replica URL' in result['msg']
+    rc, result = run_module('litestream_verify', replication.args(litestream_bin='litestream-0.3-missing'), tmp_path)
+    assert rc == 1 and 'not found' in result['msg']
+    rc, result = run_module('litestream_verify', replication.args(secret_access_key='wrong-secret'), tmp_path)
+    assert rc == 1 and 'wrong-secret' not in json.dumps(result)
