@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Throughput of tree_checksum and sqlite_integrity beside sha256sum, on the same files, in one run.
 
@@ -32,7 +31,7 @@ MIB = 1024 * 1024
 
 def best_of(runs, func):
     times = []
-    for _ in range(runs):
+    for dummy in range(runs):
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)

@@ -114,7 +114,7 @@ def parse_time(text: str) -> datetime.datetime:
     if value.endswith('Z'):
         value = value[:-1] + '+00:00'
     if '.' in value:  # fractional seconds of any length
-        head, _, tail = value.partition('.')
+        head, dummy, tail = value.partition('.')
         digits = ''.join(c for c in tail if c.isdigit())
         zone = tail[len(digits):]
         value = '%s.%s%s' % (head, (digits + '000000')[:6], zone)

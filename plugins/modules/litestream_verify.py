@@ -15,7 +15,7 @@ description:
     directory, checks it like M(brmartin.k3s_migration.sqlite_integrity), and compares its
     content checksum and row counts with a consistent read-only read of the live database.
   - Does not trust Litestream's exit code (a restore exits 0 with an older database when
-    the newest replica files are missing): the replica's position is listed first and the
+    the newest replica files are missing) - the replica's position is listed first and the
     restore must reach it, and the content must match the live database or lag it by at
     most O(max_lag_seconds) (the time since the replica's newest file).
   - Fails, loudly, when the live database is empty or holds fewer rows than the replica -
@@ -77,7 +77,7 @@ options:
   litestream_bin:
     description:
       - The Litestream 0.5 executable (a name on E(PATH) or a path). Use the version that
-        replicates: 0.5 (LTX) and 0.3 (generations) replicas are not compatible.
+        replicates - 0.5 (LTX) and 0.3 (generations) replicas are not compatible.
     type: str
     default: litestream
   max_lag_seconds:

@@ -11,7 +11,7 @@ module: tree_checksum
 short_description: Record a checksum manifest of a directory tree, or verify the tree against it
 version_added: 0.2.0
 description:
-  - With O(state=recorded), walks O(path) and writes a JSON manifest to O(manifest):
+  - With O(state=recorded), walks O(path) and writes a JSON manifest to O(manifest) -
     for every entry its relative path, type, size, mode and SHA-256 (files) or link
     target (symlinks), plus a root digest over all entries.
   - With O(state=verified), walks O(path) again and compares it with the manifest;
