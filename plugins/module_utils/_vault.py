@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Vault (and OpenBao, same API) access for a K3s cluster: plan from what exists, then apply.
+
+``plan_present()`` / ``plan_absent()`` read the server and return the list of steps that
+would bring it to the wanted state - nothing is written while planning, so check mode is
+the plan itself and every input problem surfaces before the first write. ``apply()``
+runs the steps. Steps never carry secret values in what they describe.
+
+Only what is named is touched: one auth mount (created with a marker in its description
+so removal can tell it from a mount someone else made), the named policies, the named
+roles inside that mount, and the named KV v2 paths. Every other mount, policy and
+secret - Nomad's JWT auth mount included - is never read-modified-written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from urllib.parse import quote
+
+MARKER = 'managed by brmartin.k3s_migration'
+_PEM = re.compile(r'-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----', re.S)
+_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+_PATH = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$')
+
+
+class VaultError(Exception):
+    def __init__(self, msg: str, status: int | None = None):
+        super().__init__(msg)
+        self.status = status
+
+
+class VaultUnreachable(VaultError):
+    pass
+
+
+class VaultDenied(VaultError):
+    pass
+
+
+class InvalidInput(VaultError):
+    pass
+
+
+class Client:
+    """Minimal JSON client; ``transport(method, url, body, headers)`` returns (status, text)."""
+
+    def __init__(self, addr: str, token: str, transport, namespace: str | None = None):
+        self.addr = addr.rstrip('/')
+        self.token = token
+        self.namespace = namespace
+        self.transport = transport
+
+    def request(self, method: str, path: str, data: dict | None = None, missing_ok: bool = False):
+        headers = {'X-Vault-Token': self.token, 'Content-Type': 'application/json'}
+        if self.namespace:
+            headers['X-Vault-Namespace'] = self.namespace
+        body = None if data is None else json.dumps(data)
+        status, text = self.transport(method, '%s/v1/%s' % (self.addr, path), body, headers)
+        if status == 404 and missing_ok:
+            return None
+        if status in (401, 403):
+            raise VaultDenied('Vault refused %s %s (HTTP %d): %s - check the token and its policy'
+                              % (method, path, status, _errors(text)), status)
+        if status >= 400:
+            raise VaultError('Vault answered %s %s with HTTP %d: %s' % (method, path, status, _errors(text)), status)
+        return json.loads(text) if text and text.strip() else {}
+
+
+def _errors(text: str) -> str:
+    try:
+        return '; '.join(json.loads(text).get('errors') or []) or text.strip()[:200]
+    except (ValueError, AttributeError):
+        return (text or '').strip()[:200]
+
+
+def pem_certificates(text: str) -> list:
+    """The certificates in a PEM bundle, normalized; raises InvalidInput when there is none."""
+    found = []
+    for body in _PEM.findall(text or ''):
+        try:
+            der = base64.b64decode(''.join(body.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput('kubernetes_ca_cert holds a certificate block that is not base64')
+        if not der or der[0] != 0x30:
+            raise InvalidInput('kubernetes_ca_cert holds a block that is not a DER certificate')
+        lines = [base64.b64encode(der).decode()[i:i + 64] for i in range(0, len(base64.b64encode(der)), 64)]
+        found.append('-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----' % '\n'.join(lines))
+    if not found:
+        raise InvalidInput('kubernetes_ca_cert is missing or holds no PEM certificate: give the K3s server CA '
+                           '(certificate-authority-data of the kubeconfig)')
+    return found
+
+
+def validate(spec: dict) -> None:
+    """Every input problem, before anything is read or written."""
+    if not _PATH.match(spec['mount']):
+        raise InvalidInput('mount %r is not a valid Vault path' % spec['mount'])
+    if spec['state'] == 'present':
+        host = spec.get('kubernetes_host') or ''
+        if not host.startswith('https://'):
+            raise InvalidInput('kubernetes_host must be the K3s API as https://ADDRESS:6443, got %r' % host)
+        pem_certificates(spec.get('kubernetes_ca_cert') or '')
+        if not spec.get('token_reviewer_jwt'):
+            raise InvalidInput('token_reviewer_jwt is required: the long-lived token of the token-reviewer '
+                               'service account (see docs/decisions/0004-vault-kubernetes-auth.md)')
+        if spec['token_reviewer_jwt'].count('.') != 2:
+            raise InvalidInput('token_reviewer_jwt is not a JWT (header.payload.signature)')
+    names = [p['name'] for p in spec.get('policies') or []]
+    for name in names:
+        if not _NAME.match(name) or name in ('root', 'default'):
+            raise InvalidInput('policy name %r is not allowed' % name)
+    for role in spec.get('roles') or []:
+        if not _NAME.match(role['name']):
+            raise InvalidInput('role name %r is not valid' % role['name'])
+        if spec['state'] == 'present':
+            if not role.get('service_accounts') or not role.get('namespaces'):
+                raise InvalidInput('role %s must bind at least one service account and one namespace' % role['name'])
+            if '*' in role['service_accounts'] or '*' in role['namespaces']:
+                raise InvalidInput('role %s binds "*": bind the one service account and namespace of the app'
+                                   % role['name'])
+    for secret in spec.get('kv_secrets') or []:
+        if not _PATH.match(secret['path']):
+            raise InvalidInput('KV path %r is not valid' % secret['path'])
+        if spec['state'] == 'present':
+            empty = sorted(k for k, v in (secret.get('data') or {}).items() if v in (None, ''))
+            if not secret.get('data') or empty:
+                raise InvalidInput('KV secret %s/%s has no value for %s: set it before running'
+                                   % (spec['kv_mount'], secret['path'], ', '.join(empty) or 'any key'))
+
+
+def _role_body(role: dict) -> dict:
+    body = {'bound_service_account_names': sorted(role['service_accounts']),
+            'bound_service_account_namespaces': sorted(role['namespaces']),
+            'token_policies': sorted(role['policies']),
+            'token_ttl': int(role.get('token_ttl') or 3600)}
+    if role.get('audience'):
+        body['audience'] = role['audience']
+    return body
+
+
+def _role_matches(current: dict, wanted: dict) -> bool:
+    for key, value in wanted.items():
+        have = current.get(key)
+        if isinstance(value, list):
+            have = sorted(have or [])
+        if have != value:
+            return False
+    return True
+
+
+def _config_body(spec: dict) -> dict:
+    body = {'kubernetes_host': spec['kubernetes_host'],
+            'kubernetes_ca_cert': '\n'.join(pem_certificates(spec['kubernetes_ca_cert'])) + '\n',
+            'disable_local_ca_jwt': True}
+    if spec.get('issuer'):
+        body['issuer'] = spec['issuer']
+    return body
+
+
+def _step(action: str, what: str, method: str, path: str, data: dict | None = None, shown: dict | None = None) -> dict:
+    return {'action': action, 'what': what, 'method': method, 'path': path, 'data': data,
+            'shown': shown if shown is not None else {}}
+
+
+def _kv_mount(client: Client, mount: str) -> None:
+    mounts = client.request('GET', 'sys/mounts')
+    mounts = mounts.get('data', mounts)
+    entry = mounts.get(mount.strip('/') + '/')
+    if not entry:
+        raise InvalidInput('KV mount %s does not exist: this role writes into the operator\'s KV v2 mount, '
+                           'it does not create one' % mount)
+    version = str((entry.get('options') or {}).get('version', '1'))
+    if entry.get('type') not in ('kv', 'generic') or version != '2':
+        raise InvalidInput('mount %s is %s version %s, not KV version 2' % (mount, entry.get('type'), version))
+
+
+def _auth_mounts(client: Client) -> dict:
+    mounts = client.request('GET', 'sys/auth')
+    return mounts.get('data', mounts)
+
+
+def plan_present(client: Client, spec: dict) -> list:
+    client.request('GET', 'auth/token/lookup-self')  # the token works before anything else
+    if spec.get('kv_secrets'):
+        _kv_mount(client, spec['kv_mount'])
+    steps = []
+    mount = spec['mount'].strip('/')
+    existing = _auth_mounts(client).get(mount + '/')
+    if existing and existing.get('type') != 'kubernetes':
+        raise InvalidInput('auth path %s/ is taken by a %s auth method; choose another mount'
+                           % (mount, existing.get('type')))
+    if not existing:
+        steps.append(_step('create', 'auth mount %s/ (kubernetes)' % mount, 'POST', 'sys/auth/%s' % mount,
+                           {'type': 'kubernetes', 'description': 'K3s service accounts (%s)' % MARKER},
+                           {'type': 'kubernetes'}))
+        current_config = None
+    else:
+        current_config = (client.request('GET', 'auth/%s/config' % mount, missing_ok=True) or {}).get('data')
+
+    config = _config_body(spec)
+    differs = not current_config or any(
+        (current_config.get(k) or '').strip() != v.strip() if isinstance(v, str) else current_config.get(k) != v
+        for k, v in config.items())
+    jwt_missing = not (current_config or {}).get('token_reviewer_jwt_set')
+    if differs or jwt_missing or spec.get('token_reviewer_jwt_update') == 'always':
+        body = dict(config, token_reviewer_jwt=spec['token_reviewer_jwt'])
+        shown = dict((k, v) for k, v in config.items() if k != 'kubernetes_ca_cert')
+        shown['kubernetes_ca_cert'] = '%d certificate(s)' % len(pem_certificates(config['kubernetes_ca_cert']))
+        shown['token_reviewer_jwt'] = '(set)'
+        steps.append(_step('update' if current_config else 'create', 'auth/%s/config' % mount, 'POST',
+                           'auth/%s/config' % mount, body, shown))
+
+    for policy in spec.get('policies') or []:
+        current = client.request('GET', 'sys/policies/acl/%s' % policy['name'], missing_ok=True)
+        have = ((current or {}).get('data') or {}).get('policy')
+        if have is None or have.strip() != policy['rules'].strip():
+            steps.append(_step('update' if have is not None else 'create', 'policy %s' % policy['name'], 'PUT',
+                               'sys/policies/acl/%s' % policy['name'], {'policy': policy['rules']},
+                               {'policy': policy['rules']}))
+
+    for role in spec.get('roles') or []:
+        wanted = _role_body(role)
+        current = None
+        if existing:
+            current = (client.request('GET', 'auth/%s/role/%s' % (mount, role['name']), missing_ok=True) or {}).get('data')
+        if not current or not _role_matches(current, wanted):
+            steps.append(_step('update' if current else 'create', 'role %s/%s' % (mount, role['name']), 'POST',
+                               'auth/%s/role/%s' % (mount, role['name']), wanted, wanted))
+
+    for secret in spec.get('kv_secrets') or []:
+        path = '%s/data/%s' % (spec['kv_mount'].strip('/'), quote(secret['path']))
+        current = client.request('GET', path, missing_ok=True)
+        have = ((current or {}).get('data') or {}).get('data')
+        wanted = dict((str(k), str(v)) for k, v in secret['data'].items())
+        if have != wanted:
+            steps.append(_step('update' if have is not None else 'create',
+                               'secret %s/%s' % (spec['kv_mount'], secret['path']), 'POST', path,
+                               {'data': wanted}, {'keys': sorted(wanted)}))
+    return steps
+
+
+def plan_absent(client: Client, spec: dict) -> list:
+    client.request('GET', 'auth/token/lookup-self')
+    steps = []
+    mount = spec['mount'].strip('/')
+    existing = _auth_mounts(client).get(mount + '/')
+    ours = bool(existing) and existing.get('type') == 'kubernetes' and MARKER in (existing.get('description') or '')
+    if ours:
+        steps.append(_step('delete', 'auth mount %s/ with its config and roles' % mount, 'DELETE',
+                           'sys/auth/%s' % mount))
+    elif existing and existing.get('type') == 'kubernetes':
+        for role in spec.get('roles') or []:
+            if client.request('GET', 'auth/%s/role/%s' % (mount, role['name']), missing_ok=True):
+                steps.append(_step('delete', 'role %s/%s' % (mount, role['name']), 'DELETE',
+                                   'auth/%s/role/%s' % (mount, role['name'])))
+    for policy in spec.get('policies') or []:
+        if client.request('GET', 'sys/policies/acl/%s' % policy['name'], missing_ok=True):
+            steps.append(_step('delete', 'policy %s' % policy['name'], 'DELETE', 'sys/policies/acl/%s' % policy['name']))
+    if spec.get('remove_kv_secrets'):
+        for secret in spec.get('kv_secrets') or []:
+            path = '%s/metadata/%s' % (spec['kv_mount'].strip('/'), quote(secret['path']))
+            if client.request('GET', path, missing_ok=True):
+                steps.append(_step('delete', 'secret %s/%s (all versions)' % (spec['kv_mount'], secret['path']),
+                                   'DELETE', path))
+    return steps
+
+
+def apply(client: Client, steps: list) -> list:
+    done = []
+    for step in steps:
+        try:
+            client.request(step['method'], step['path'], step['data'])
+        except VaultError as exc:
+            raise VaultError('%s (after: %s)' % (exc, ', '.join(done) or 'nothing'), exc.status)
+        done.append('%s %s' % (step['action'], step['what']))
+    return done
+
+
+def describe(steps: list) -> list:
+    return ['%s %s' % (s['action'], s['what']) for s in steps]
+
+
+def diff(steps: list) -> dict:
+    before, after = {}, {}
+    for step in steps:
+        if step['action'] != 'create':
+            before[step['what']] = 'present'
+        after[step['what']] = 'absent' if step['action'] == 'delete' else step['shown']
+    return {'before': before, 'after': after}

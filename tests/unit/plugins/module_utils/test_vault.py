@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""vault_kubernetes_access input checks and planning against a recorded-answer transport."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _vault as vault
+
+CERT = '-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n' % base64.b64encode(b'\x30\x82\x01\x00' + b'\x01' * 60).decode()
+JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'
+
+
+def spec(**extra):
+    value = {'state': 'present', 'mount': 'kubernetes', 'kubernetes_host': 'https://192.168.1.5:6443',
+             'kubernetes_ca_cert': CERT, 'token_reviewer_jwt': JWT, 'token_reviewer_jwt_update': 'on_create',
+             'policies': [{'name': 'k8s-overseerr', 'rules': 'path "nomad/data/default/overseerr-k8s" {}'}],
+             'roles': [{'name': 'overseerr', 'service_accounts': ['overseerr'], 'namespaces': ['overseerr'],
+                        'policies': ['k8s-overseerr'], 'token_ttl': 3600, 'audience': None}],
+             'kv_mount': 'nomad', 'kv_secrets': [{'path': 'default/overseerr-k8s', 'data': {'K': 'v'}}]}
+    value.update(extra)
+    return value
+
+
+def test_pem_is_normalized_and_bad_pem_refused():
+    normalized = vault.pem_certificates(CERT)
+    assert vault.pem_certificates(CERT.replace('\n', '\r\n') + CERT) == normalized * 2
+    assert max(len(line) for line in normalized[0].splitlines()) == 64
+    for text in ('', 'no cert', '-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----'):
+        with pytest.raises(vault.InvalidInput):
+            vault.pem_certificates(text)
+
+
+@pytest.mark.parametrize('extra, message', [
+    ({'kubernetes_host': 'http://192.168.1.5:6443'}, 'must be the K3s API as https'),
+    ({'kubernetes_ca_cert': ''}, 'kubernetes_ca_cert is missing'),
+    ({'token_reviewer_jwt': ''}, 'token_reviewer_jwt is required'),
+    ({'token_reviewer_jwt': 'abc'}, 'is not a JWT'),
+    ({'policies': [{'name': 'root', 'rules': 'x'}]}, "policy name 'root'"),
+    ({'roles': [{'name': 'o', 'service_accounts': ['*'], 'namespaces': ['o'], 'policies': []}]}, 'binds "*"'),
+    ({'roles': [{'name': 'o', 'service_accounts': [], 'namespaces': ['o'], 'policies': []}]}, 'at least one'),
+    ({'kv_secrets': [{'path': 'default/x', 'data': {'K': ''}}]}, 'has no value for K'),
+    ({'kv_secrets': [{'path': '../x', 'data': {'K': 'v'}}]}, 'is not valid'),
+    ({'mount': 'bad path'}, 'not a valid Vault path'),
+])
+def test_validate_refuses(extra, message):
+    with pytest.raises(vault.InvalidInput, match=message.replace('(', r'\(').replace('"', '"').replace('*', r'\*')):
+        vault.validate(spec(**extra))
+
+
+def test_validate_absent_needs_no_kubernetes_inputs():
+    vault.validate(spec(state='absent', kubernetes_host=None, kubernetes_ca_cert=None, token_reviewer_jwt=None,
+                        kv_secrets=[{'path': 'default/x', 'data': {}}]))
+
+
+class Recorded:
+    """A transport answering from a dict: (method, path) -> (status, body)."""
+
+    def __init__(self, answers):
+        self.answers, self.calls = answers, []
+
+    def __call__(self, method, url, body, headers):
+        path = url.split('/v1/', 1)[1]
+        self.calls.append((method, path))
+        status, answer = self.answers.get((method, path), (404, {'errors': []}))
+        return status, json.dumps(answer) if answer is not None else ''
+
+
+def test_plan_on_an_empty_vault_creates_everything_and_reads_only():
+    transport = Recorded({('GET', 'auth/token/lookup-self'): (200, {'data': {}}),
+                          ('GET', 'sys/mounts'): (200, {'data': {'nomad/': {'type': 'kv', 'options': {'version': '2'}}}}),
+                          ('GET', 'sys/auth'): (200, {'data': {'jwt-nomad/': {'type': 'jwt'}}})})
+    steps = vault.plan_present(vault.Client('http://v', 't', transport), spec())
+    assert vault.describe(steps) == ['create auth mount kubernetes/ (kubernetes)', 'create auth/kubernetes/config',
+                                     'create policy k8s-overseerr', 'create role kubernetes/overseerr',
+                                     'create secret nomad/default/overseerr-k8s']
+    assert all(method == 'GET' for method, _path in transport.calls)
+    assert JWT not in json.dumps(vault.diff(steps)) and "'v'" not in json.dumps(vault.diff(steps))
+
+
+def test_plan_refuses_a_mount_taken_by_another_method_and_denied_token():
+    transport = Recorded({('GET', 'auth/token/lookup-self'): (200, {'data': {}}),
+                          ('GET', 'sys/mounts'): (200, {'data': {'nomad/': {'type': 'kv', 'options': {'version': '2'}}}}),
+                          ('GET', 'sys/auth'): (200, {'data': {'kubernetes/': {'type': 'jwt'}}})})
+    with pytest.raises(vault.InvalidInput, match='taken by a jwt auth method'):
+        vault.plan_present(vault.Client('http://v', 't', transport), spec())
+    denied = Recorded({('GET', 'auth/token/lookup-self'): (403, {'errors': ['permission denied']})})
+    with pytest.raises(vault.VaultDenied, match='permission denied'):
+        vault.plan_present(vault.Client('http://v', 't', denied), spec())
