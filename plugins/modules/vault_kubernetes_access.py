@@ -253,11 +253,11 @@ def main():
                 service_accounts=dict(type='list', elements='str', default=[]),
                 namespaces=dict(type='list', elements='str', default=[]),
                 policies=dict(type='list', elements='str', default=[]),
-                token_ttl=dict(type='int', default=3600),
+                token_ttl=dict(type='int', default=3600, no_log=False),
                 audience=dict(type='str'),
             )),
             kv_mount=dict(type='str', default='nomad'),
-            kv_secrets=dict(type='list', elements='dict', default=[], options=dict(
+            kv_secrets=dict(type='list', elements='dict', default=[], no_log=False, options=dict(
                 path=dict(type='str', required=True),
                 data=dict(type='dict', default={}, no_log=True),
             )),

@@ -98,8 +98,8 @@ def world(tmp_path_factory):
     nomad_pub = issuer_key.key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     assert bao.call('POST', 'sys/auth/jwt-nomad', {'type': 'jwt', 'description': 'Nomad workload identity'})[0] == 204
-    assert bao.call('POST', 'auth/jwt-nomad/config', {'jwt_validation_pubkeys': [nomad_pub],
-                                                       'bound_issuer': 'nomad'})[0] == 204
+    nomad_config = {'jwt_validation_pubkeys': [nomad_pub], 'bound_issuer': 'nomad'}
+    assert bao.call('POST', 'auth/jwt-nomad/config', nomad_config)[0] == 204
     assert bao.call('POST', 'auth/jwt-nomad/role/nomad-workloads', {
         'role_type': 'jwt', 'bound_audiences': ['vault.io'], 'user_claim': '/nomad_job_id',
         'token_policies': ['nomad-workloads']})[0] == 204
@@ -234,8 +234,8 @@ _ESO_SCHEMAS = {
             'refreshInterval': {'type': 'string'},
             'secretStoreRef': {'type': 'object', 'required': ['name'], 'properties': {
                 'kind': {'enum': ['SecretStore', 'ClusterSecretStore']}, 'name': {'type': 'string'}}},
-            'target': {'type': 'object', 'properties': {'name': {'type': 'string'},
-                                                         'creationPolicy': {'enum': ['Owner', 'Orphan', 'Merge', 'None']}}},
+            'target': {'type': 'object', 'properties': {
+                'name': {'type': 'string'}, 'creationPolicy': {'enum': ['Owner', 'Orphan', 'Merge', 'None']}}},
             'dataFrom': {'type': 'array', 'items': {'type': 'object', 'properties': {'extract': {
                 'type': 'object', 'required': ['key'], 'properties': {'key': {'type': 'string'}}}}}}}}}},
 }

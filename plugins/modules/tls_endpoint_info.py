@@ -1,0 +1,185 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tls_endpoint_info
+short_description: Which certificate a TLS endpoint presents for a hostname, and whether chain and name verify
+version_added: 0.2.0
+description:
+  - Connects to O(connect_address) (or O(host)) on O(port), sends O(host) as SNI, and
+    verifies the certificate chain and hostname against O(ca_path) or the system store.
+  - Returns whether it verified, the verification error otherwise, and the certificate's
+    subject, SANs, issuer and expiry (details need the C(cryptography) Python library on
+    the host running the module).
+  - Fails when nothing answers; when asked, fails on an unverified certificate
+    (O(fail_on_unverified)) or one expiring within O(min_days_valid) days.
+author:
+  - brmartin.k3s_migration maintainers (@brmartin)
+attributes:
+  check_mode:
+    support: full
+    description: The module only connects and reads.
+  diff_mode:
+    support: none
+    description: Nothing is changed.
+options:
+  host:
+    description: The name to verify, sent as SNI.
+    type: str
+    required: true
+  port:
+    description: TCP port.
+    type: int
+    default: 443
+  connect_address:
+    description: Dial this address instead of resolving O(host) (for example the edge's IP before DNS points at it).
+    type: str
+  ca_path:
+    description: CA bundle to verify against; the system store otherwise.
+    type: path
+  fail_on_unverified:
+    description: Fail when the chain or the hostname does not verify.
+    type: bool
+    default: false
+  min_days_valid:
+    description: Fail when the certificate expires in fewer days than this (0 disables).
+    type: int
+    default: 0
+  timeout:
+    description: Seconds to wait for the connection and handshake.
+    type: int
+    default: 10
+requirements:
+  - cryptography (for the certificate details; verification works without it)
+seealso:
+  - module: brmartin.k3s_migration.traefik_file_routes
+"""
+
+EXAMPLES = r"""
+- name: whoami on K3s answers through the edge with the real wildcard certificate
+  brmartin.k3s_migration.tls_endpoint_info:
+    host: whoami.brmartin.co.uk
+    connect_address: 192.168.1.5
+    fail_on_unverified: true
+    min_days_valid: 14
+  register: whoami_tls
+"""
+
+RETURN = r"""
+verified:
+  description: Whether the chain and the hostname verified.
+  returned: success
+  type: bool
+  sample: true
+verify_error:
+  description: Why verification failed (null when verified).
+  returned: success
+  type: str
+  sample: "Hostname mismatch, certificate is not valid for 'deep.whoami.brmartin.co.uk'."
+subject:
+  description: Subject of the presented certificate (RFC 4514).
+  returned: success, with cryptography
+  type: str
+  sample: CN=*.brmartin.co.uk
+common_name:
+  description: Common name of the presented certificate.
+  returned: success, with cryptography
+  type: str
+  sample: "*.brmartin.co.uk"
+sans:
+  description: DNS names and IP addresses in the certificate's subjectAltName.
+  returned: success, with cryptography
+  type: list
+  elements: str
+  sample: ["*.brmartin.co.uk", "brmartin.co.uk"]
+issuer:
+  description: Issuer of the presented certificate (RFC 4514).
+  returned: success, with cryptography
+  type: str
+  sample: CN=R11,O=Let's Encrypt,C=US
+not_before:
+  description: Start of validity (UTC).
+  returned: success, with cryptography
+  type: str
+  sample: "2026-11-01T00:00:00Z"
+not_after:
+  description: End of validity (UTC).
+  returned: success, with cryptography
+  type: str
+  sample: "2027-01-30T00:00:00Z"
+days_left:
+  description: Whole days until RV(not_after).
+  returned: success, with cryptography
+  type: int
+  sample: 65
+serial:
+  description: Serial number (hex).
+  returned: success, with cryptography
+  type: str
+  sample: 3a9f
+host:
+  description: The name verified.
+  returned: always
+  type: str
+  sample: whoami.brmartin.co.uk
+connect_address:
+  description: The address dialled.
+  returned: always
+  type: str
+  sample: 192.168.1.5
+port:
+  description: The port dialled.
+  returned: always
+  type: int
+  sample: 443
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _tls as tls
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type='str', required=True),
+            port=dict(type='int', default=443),
+            connect_address=dict(type='str'),
+            ca_path=dict(type='path'),
+            fail_on_unverified=dict(type='bool', default=False),
+            min_days_valid=dict(type='int', default=0),
+            timeout=dict(type='int', default=10),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    where = dict(host=p['host'], port=p['port'], connect_address=p['connect_address'] or p['host'])
+    if p['ca_path']:
+        if not os.path.isfile(p['ca_path']):
+            module.fail_json(msg='ca_path %s does not exist' % p['ca_path'], **where)
+    try:
+        result = tls.inspect(p['host'], p['port'], p['connect_address'], p['ca_path'], p['timeout'])
+    except tls.NoAnswer as exc:
+        module.fail_json(msg=str(exc), **where)
+    if not tls.HAS_CRYPTOGRAPHY:
+        module.warn('the cryptography library is missing on this host: certificate details are not returned')
+    if p['fail_on_unverified'] and not result['verified']:
+        module.fail_json(msg='the certificate %s:%d presents for %s does not verify: %s (subject %s, issuer %s)'
+                         % (result['connect_address'], p['port'], p['host'], result['verify_error'],
+                            result.get('subject'), result.get('issuer')), changed=False, **result)
+    if p['min_days_valid'] and result.get('days_left') is not None and result['days_left'] < p['min_days_valid']:
+        module.fail_json(msg='the certificate for %s expires in %d days (on %s), fewer than %d'
+                         % (p['host'], result['days_left'], result['not_after'], p['min_days_valid']),
+                         changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()
