@@ -133,12 +133,22 @@ def test_replicated_database_verifies(replication, tmp_path):
 
 
 def test_verify_through_the_litestream_config(replication, tmp_path):
-    args = {'db_path': str(replication.db), 'config': str(replication.config), 'tmp_dir': str(replication.tmp),
-            'litestream_bin': tool('litestream'), 'access_key_id': replication.s3.access_key,
-            'secret_access_key': replication.s3.secret_key, 'check': 'quick'}
+    """The sidecar's own config, credentials expanded from variables given in `environment`."""
+    config = json.loads(replication.config.read_text())
+    config['dbs'][0]['replica'].update({'access-key-id': '${MINIO_ACCESS_KEY}',
+                                        'secret-access-key': '${MINIO_SECRET_KEY}'})
+    sidecar = tmp_path / 'sidecar-litestream.yml'
+    sidecar.write_text(json.dumps(config))
+    args = {'db_path': str(replication.db), 'config': str(sidecar), 'tmp_dir': str(replication.tmp),
+            'litestream_bin': tool('litestream'), 'check': 'quick',
+            'environment': {'MINIO_ACCESS_KEY': replication.s3.access_key,
+                            'MINIO_SECRET_KEY': replication.s3.secret_key}}
     rc, result = run_module('litestream_verify', args, tmp_path, env=_machine_env())
     assert rc == 0, result['msg']
     assert result['match'] is True
+    assert replication.s3.secret_key not in json.dumps(result)
+    rc, result = run_module('litestream_verify', dict(args, environment={}), tmp_path, env=_machine_env())
+    assert rc == 1 and result['msg'].startswith('litestream ltx failed')  # no credentials: S3 refuses
 
 
 def test_aws_ca_bundle_breaks_litestream_but_not_the_module(replication, tmp_path):
