@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run one of this collection's modules as Ansible does: a process given its arguments as JSON.
 
-Used by tests that check what a module returns, reports as changed or fails with,
+Used by tests that check what a module (or a role, through run_playbook) returns, reports as changed or fails with,
 without a playbook around it.
 """
 
@@ -35,3 +35,25 @@ def run_module(name: str, args: dict, tmp_path: Path, *, check_mode: bool = Fals
     except ValueError:
         raise AssertionError('module %s printed no JSON (rc %d): %s %s' % (name, proc.returncode, proc.stdout, proc.stderr))
     return proc.returncode, result
+
+
+def run_playbook(playbook: str, variables: dict, work: Path, *args: str) -> subprocess.CompletedProcess:
+    """ansible-playbook on this machine (localhost) with ``variables`` as extra vars from a file."""
+    vars_file = work / 'extra-vars.json'
+    vars_file.write_text(json.dumps(variables))
+    try:
+        return subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,', playbook,
+                               '-e', '@%s' % vars_file, '-e', 'ansible_python_interpreter=%s' % sys.executable]
+                              + list(args), cwd=str(ROOT), capture_output=True, text=True, timeout=300, check=False,
+                              env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+                                       ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1'))
+    finally:
+        vars_file.unlink()
+
+
+def recap(proc: subprocess.CompletedProcess) -> dict:
+    """The PLAY RECAP counters for localhost (ok, changed, failed, ...)."""
+    for line in proc.stdout.splitlines():
+        if line.startswith('localhost') and 'ok=' in line:
+            return dict((k, int(v)) for k, v in (p.split('=') for p in line.split(':', 1)[1].split()))
+    raise AssertionError('no play recap:\n%s\n%s' % (proc.stdout[-3000:], proc.stderr[-3000:]))

@@ -14,38 +14,20 @@ with the host after K3s was removed.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
-import stat
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _treesum as treesum
 
 CATEGORIES = ('interfaces', 'routes', 'iptables', 'nft', 'sockets', 'units', 'paths')
 BUILTIN_CHAINS = ('INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING')
 # Tables iptables-nft keeps in nftables: already compared, rule by rule, as iptables.
 IPTABLES_NFT_TABLES = tuple('%s %s' % (f, t) for f in ('ip', 'ip6') for t in ('filter', 'nat', 'mangle', 'raw', 'security'))
 RECORD_VERSION = 1
-_CHUNK = 1024 * 1024
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _entry(path: str) -> dict:
-    st = os.lstat(path)
-    mode = '%04o' % stat.S_IMODE(st.st_mode)
-    if stat.S_ISLNK(st.st_mode):
-        return {'type': 'link', 'mode': mode, 'target': os.readlink(path)}
-    if stat.S_ISDIR(st.st_mode):
-        return {'type': 'dir', 'mode': mode}
-    if stat.S_ISREG(st.st_mode):
-        return {'type': 'file', 'mode': mode, 'size': st.st_size, 'sha256': _sha256(path)}
-    return {'type': 'other', 'mode': mode}
+    return treesum.entry(path, os.lstat(path))
 
 
 def walk_paths(paths: list) -> dict:

@@ -49,7 +49,8 @@ def excluded(relpath: str, patterns: list) -> bool:
     return False
 
 
-def _entry(full: str, st: os.stat_result) -> dict:
+def entry(full: str, st: os.stat_result) -> dict:
+    """Type and mode; size and SHA-256 of a file, target of a link (never followed)."""
     mode = '%04o' % stat.S_IMODE(st.st_mode)
     if stat.S_ISLNK(st.st_mode):
         return {'type': 'link', 'mode': mode, 'target': os.readlink(full)}
@@ -88,7 +89,7 @@ def scan(top: str, exclude: list | None = None, skip: tuple = ()) -> dict:
                 st = os.lstat(full)
             except FileNotFoundError:  # vanished while walking
                 continue
-            entries[rel] = _entry(full, st)
+            entries[rel] = entry(full, st)
     return entries
 
 

@@ -115,6 +115,10 @@ def validate(spec: dict) -> None:
     for name in names:
         if not _NAME.match(name) or name in ('root', 'default'):
             raise InvalidInput('policy name %r is not allowed' % name)
+    if spec['state'] == 'present':
+        for policy in spec.get('policies') or []:
+            if not (policy.get('rules') or '').strip():
+                raise InvalidInput('policy %s has no rules' % policy['name'])
     for role in spec.get('roles') or []:
         if not _NAME.match(role['name']):
             raise InvalidInput('role name %r is not valid' % role['name'])

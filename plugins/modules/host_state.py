@@ -116,10 +116,10 @@ unavailable:
 import datetime
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _files as files
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hoststate as hoststate
 
 
@@ -143,15 +143,8 @@ def _load(module, path):
 
 
 def _write(module, path, data):
-    directory = os.path.dirname(path) or '.'
     try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.host-state.')
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o600)
-        module.atomic_move(tmp, path)
+        files.write_atomic(module, path, json.dumps(data, indent=1, sort_keys=True), mode=0o600, make_dir_mode=0o700)
     except (IOError, OSError) as exc:
         module.fail_json(msg='cannot write the host-state record %s: %s' % (path, exc))
 

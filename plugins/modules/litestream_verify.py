@@ -242,17 +242,9 @@ def main():
     try:
         result = litestream.verify(_runner(module), binary, src, env, p['db_path'], p['max_lag_seconds'],
                                    p['check'], p['tmp_dir'])
-    except litestream.ReplicaMissing as exc:
+    except (litestream.ReplicaMissing, litestream.ReplicaCorrupt) as exc:
         module.fail_json(msg='replica of %s: %s' % (p['db_path'], exc), **exc.details)
-    except litestream.ReplicaCorrupt as exc:
-        module.fail_json(msg='replica of %s: %s' % (p['db_path'], exc), **exc.details)
-    except litestream.LiveMissing as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except litestream.LiveBehindReplica as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except litestream.ReplicaBehind as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except litestream.CommandFailed as exc:
+    except litestream.LitestreamError as exc:  # live missing or behind, replica behind, command failed
         module.fail_json(msg=str(exc), **exc.details)
     module.exit_json(changed=False, **result)
 

@@ -86,6 +86,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _files as files
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _nomad_api as nomad_api
 
 
@@ -130,14 +131,8 @@ def main():
     result['changed'] = True
     if not module.check_mode:
         try:
-            directory = os.path.dirname(path)
-            if directory and not os.path.isdir(directory):
-                os.makedirs(directory, 0o700)
-            tmp = path + '.tmp'
-            with open(tmp, 'w', encoding='utf-8') as handle:
-                json.dump(current, handle, indent=1, sort_keys=True)
-            os.chmod(tmp, 0o600)
-            module.atomic_move(tmp, path)
+            files.write_atomic(module, path, json.dumps(current, indent=1, sort_keys=True),
+                               mode=0o600, make_dir_mode=0o700)
         except (IOError, OSError) as exc:
             module.fail_json(msg='cannot write the Nomad workloads record %s: %s' % (path, exc))
     module.exit_json(**result)

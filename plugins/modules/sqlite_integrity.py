@@ -161,9 +161,7 @@ def main():
                              % (table, minimum), path=path)
     try:
         result = sqlite_utils.inspect(path, module.params['check'])
-    except sqlite_utils.MissingDatabase as exc:
-        module.fail_json(msg=str(exc), path=path)
-    except sqlite_utils.NotADatabase as exc:
+    except (sqlite_utils.MissingDatabase, sqlite_utils.NotADatabase) as exc:
         module.fail_json(msg=str(exc), path=path)
     except sqlite_utils.CorruptDatabase as exc:
         module.fail_json(msg=str(exc), path=path, ok=False, problems=exc.problems)

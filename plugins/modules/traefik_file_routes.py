@@ -134,10 +134,10 @@ validated:
 
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _files as files
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _traefik_file as tfile
 
 try:
@@ -154,27 +154,6 @@ def _parse(module, text, what):
         return yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         module.fail_json(msg='%s is not valid YAML: %s' % (what, exc))
-
-
-def _write(module, path, text):
-    directory = os.path.dirname(path) or '.'
-    st = os.stat(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path))
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, st.st_mode & 0o7777)
-        try:
-            os.chown(tmp, st.st_uid, st.st_gid)
-        except PermissionError:
-            pass
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        module.fail_json(msg='cannot write %s: %s' % (path, exc))
 
 
 def main():
@@ -250,7 +229,10 @@ def main():
 
     changed = after != before
     if changed and not module.check_mode:
-        _write(module, path, after)
+        try:  # keeps the file's owner, mode and SELinux context
+            files.write_atomic(module, path, after)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='cannot write %s: %s' % (path, exc))
     names = dict((section, sorted(wanted.get(section) or {})) for section in tfile.SECTIONS)
     result = dict(changed=changed, entries=names, validated=validated)
     if not HAS_YAML:

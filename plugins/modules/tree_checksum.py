@@ -114,10 +114,10 @@ modified:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _files as files
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _treesum as treesum
 
 
@@ -125,18 +125,6 @@ def _summary(data):
     if not data:
         return {}
     return {'root_digest': data['root_digest'], 'files': data['files'], 'bytes': data['bytes']}
-
-
-def _write(module, path, text):
-    directory = os.path.dirname(path) or '.'
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tree-checksum.')
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='cannot write manifest %s: %s' % (path, exc), manifest=path)
 
 
 def main():
@@ -189,7 +177,10 @@ def main():
             old = None
     changed = old_text != text
     if changed and not module.check_mode:
-        _write(module, manifest_path, text)
+        try:
+            files.write_atomic(module, manifest_path, text, mode=0o644)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='cannot write manifest %s: %s' % (manifest_path, exc), manifest=manifest_path)
     result = dict(changed=changed, manifest=manifest_path, **_summary(new))
     if module._diff:
         result['diff'] = dict(before=_summary(old), after=_summary(new),

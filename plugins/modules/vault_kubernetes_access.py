@@ -266,10 +266,6 @@ def main():
         supports_check_mode=True,
     )
     spec = dict(module.params)
-    if spec['state'] == 'present':
-        for policy in spec['policies']:
-            if not policy['rules'].strip():
-                module.fail_json(msg='policy %s has no rules' % policy['name'])
     try:
         vault.validate(spec)
     except vault.InvalidInput as exc:
@@ -277,13 +273,7 @@ def main():
     client = vault.Client(spec['vault_addr'], spec['vault_token'], _transport(module), spec['vault_namespace'])
     try:
         steps = vault.plan_present(client, spec) if spec['state'] == 'present' else vault.plan_absent(client, spec)
-    except vault.VaultUnreachable as exc:
-        module.fail_json(msg=str(exc), changes=[])
-    except vault.VaultDenied as exc:
-        module.fail_json(msg=str(exc), changes=[], status=exc.status)
-    except vault.InvalidInput as exc:
-        module.fail_json(msg=str(exc), changes=[])
-    except vault.VaultError as exc:
+    except vault.VaultError as exc:  # unreachable, denied, bad input found on the server, other answers
         module.fail_json(msg=str(exc), changes=[], status=exc.status)
     result = dict(changed=bool(steps), changes=vault.describe(steps))
     if module._diff:

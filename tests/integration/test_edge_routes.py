@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ import pytest
 import yaml
 
 from conftest import free_port, stop, tool
-from modrun import run_module
+from modrun import recap, run_module, run_playbook
 from pki import CA
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,21 +144,11 @@ def run_role(edge, *args, **extra):
               'edge_routes_manifests_dir': str(edge['work'] / 'platform'),
               'edge_routes_routes': [{'name': 'whoami', 'host': 'whoami.brmartin.co.uk'}]}
     values.update(extra)
-    vars_file = edge['work'] / 'vars.json'
-    vars_file.write_text(json.dumps(values))
-    proc = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,',
-                           'tests/integration/playbooks/edge_routes.yml', '-e', '@%s' % vars_file,
-                           '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(args),
-                          cwd=str(REPO), capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / 'collections'), ANSIBLE_NOCOLOR='1'))
-    return proc
+    return run_playbook('tests/integration/playbooks/edge_routes.yml', values, edge['work'], *args)
 
 
 def changed(proc):
-    for line in proc.stdout.splitlines():
-        if line.startswith('localhost') and 'changed=' in line:
-            return int(line.split('changed=')[1].split()[0])
-    raise AssertionError(proc.stdout[-3000:] + proc.stderr[-2000:])
+    return recap(proc)['changed']
 
 
 def test_1_before_our_routes(edge):

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
@@ -27,9 +24,9 @@ from cryptography.hazmat.primitives import serialization
 
 from conftest import free_port, stop, tool, wait_http
 from pki import CA, ServiceAccountIssuer
+from modrun import recap, run_playbook
 from standins.tokenreview import TokenReviewServer
 
-REPO = Path(__file__).resolve().parents[2]
 ROOT_TOKEN = 'root-token-7c1e9b2f-k3s-migration'
 SECRETS = {
     'overseerr': {'MINIO_ACCESS_KEY': 'overseerr-k8s-access-4d2a', 'MINIO_SECRET_KEY': 'overseerr-k8s-secret-91fe0b7c'},
@@ -150,24 +147,8 @@ def _vars(world, **extra):
 
 
 def run_role(world, *args, **extra):
-    vars_file = world['work'] / 'vars.json'
-    vars_file.write_text(json.dumps(_vars(world, **extra)))
-    proc = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'),
-                           '-i', 'localhost,', 'tests/integration/playbooks/vault_kubernetes_auth.yml',
-                           '-e', '@%s' % vars_file, '-e', 'ansible_python_interpreter=%s' % sys.executable]
-                          + list(args),
-                          cwd=str(REPO), capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / 'collections'),
-                                   ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1'))
-    vars_file.unlink()
-    return proc
-
-
-def recap(proc):
-    for line in proc.stdout.splitlines():
-        if line.startswith('localhost') and 'ok=' in line:
-            return dict((k, int(v)) for k, v in (p.split('=') for p in line.split(':', 1)[1].split()))
-    raise AssertionError('no play recap:\n%s\n%s' % (proc.stdout[-3000:], proc.stderr[-3000:]))
+    return run_playbook('tests/integration/playbooks/vault_kubernetes_auth.yml', _vars(world, **extra),
+                        world['work'], *args)
 
 
 def login(world, namespace, name):

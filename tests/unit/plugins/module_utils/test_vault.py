@@ -40,6 +40,7 @@ def test_pem_is_normalized_and_bad_pem_refused():
     ({'token_reviewer_jwt': ''}, 'token_reviewer_jwt is required'),
     ({'token_reviewer_jwt': 'abc'}, 'is not a JWT'),
     ({'policies': [{'name': 'root', 'rules': 'x'}]}, "policy name 'root'"),
+    ({'policies': [{'name': 'k8s-x', 'rules': '  '}]}, 'policy k8s-x has no rules'),
     ({'roles': [{'name': 'o', 'service_accounts': ['*'], 'namespaces': ['o'], 'policies': []}]}, 'binds "*"'),
     ({'roles': [{'name': 'o', 'service_accounts': [], 'namespaces': ['o'], 'policies': []}]}, 'at least one'),
     ({'kv_secrets': [{'path': 'default/x', 'data': {'K': ''}}]}, 'has no value for K'),

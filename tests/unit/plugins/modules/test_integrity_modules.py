@@ -62,6 +62,7 @@ def test_tree_checksum_module_record_check_mode_and_verify(tmp_path):
     rc, result = run_module('tree_checksum', args, tmp_path)
     assert rc == 0 and result['changed'] is True and manifest.exists()
     written = manifest.read_bytes()
+    assert manifest.stat().st_mode & 0o777 == 0o644
     assert list(json.loads(written)['entries']) == ['a.txt']
 
     rc, result = run_module('tree_checksum', args, tmp_path)
