@@ -16,11 +16,19 @@ allocations. This plan removes only:
 - rules elsewhere that jump to those chains or carry K3s's CNI or flannel comments.
 Chains shared by every CNI portmap user (``CNI-HOSTPORT-*``, ``CNI-FORWARD``) stay; only
 K3s's rules inside them go.
+
+K3s's pod network namespaces are told from state, not by name: podman's CNI backend and
+Nomad name theirs ``cni-<uuid>`` too. libcni (which containerd uses) caches each attachment
+in ``/var/lib/cni/results/<network>-<container id>-<ifname>``, JSON with ``networkName`` and,
+since libcni 1.1, ``netns`` (the path of the namespace). The namespaces of network ``cbr0``'s
+attachments are K3s's.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
 import shlex
 
@@ -100,3 +108,70 @@ def delete_commands(binary: str, plan: dict) -> list[list[str]]:
     for table, chain in plan['chains']:
         commands.append([binary, '-w', '-t', table, '-X', chain])
     return commands
+
+
+NETNS_DIRS = ('/run/netns', '/var/run/netns')
+CNI_CACHE_KIND = 'cniCacheV1'
+
+
+def cached_netns(results_dir: str, network: str) -> tuple[list[str], list[str]]:
+    """The netns paths libcni recorded for ``network``'s attachments, and what could not be read.
+
+    Returns ``(paths, problems)``: ``paths`` sorted and unique; ``problems`` one line per
+    cache file of ``network`` that is unreadable, not a libcni v1 cache or has no ``netns``
+    (written by libcni < 1.1), so its namespace cannot be told and is left in place.
+    """
+    paths = set()
+    problems = []
+    try:
+        names = sorted(os.listdir(results_dir))
+    except FileNotFoundError:
+        return [], []
+    for name in names:
+        path = os.path.join(results_dir, name)
+        try:
+            with open(path, 'rb') as handle:
+                data = json.loads(handle.read().decode('utf-8'))
+        except (OSError, ValueError) as exc:
+            if name.startswith(network + '-'):
+                problems.append('%s: unreadable (%s)' % (path, exc))
+            continue
+        if not isinstance(data, dict) or data.get('networkName', '') != network:
+            continue
+        if data.get('kind') != CNI_CACHE_KIND:
+            problems.append('%s: not a libcni %s cache' % (path, CNI_CACHE_KIND))
+        elif not data.get('netns'):
+            problems.append('%s: no netns recorded (libcni < 1.1) for container %s' % (path, data.get('containerId', '?')))
+        else:
+            paths.add(str(data['netns']))
+    return sorted(paths), problems
+
+
+def netns_name(path: str, netns_dirs: tuple = NETNS_DIRS) -> str | None:
+    """The ``ip netns`` name of a namespace path (``/var/run/netns/cni-1f`` -> ``cni-1f``), or None.
+
+    A bare name is taken as it is; a path outside ``netns_dirs`` (``/proc/<pid>/ns/net``)
+    is not a named namespace and gives None.
+    """
+    if '/' not in path:
+        return path or None
+    parent, name = os.path.split(os.path.normpath(path))
+    return name if parent in netns_dirs and name not in ('', '.', '..') else None
+
+
+def k3s_netns_names(results_dir: str, network: str, extra: list, netns_dir: str = '/run/netns') -> tuple[list, list]:
+    """The names of K3s's pod namespaces present in ``netns_dir``, and warnings.
+
+    K3s's are those libcni's cache files of ``network`` record, plus ``extra`` (names or
+    paths). Namespaces already gone are left out, so a second run has nothing to do.
+    """
+    paths, problems = cached_netns(results_dir, network)
+    warnings = ['cannot tell the network namespace of a K3s pod, left in place: %s' % p for p in problems]
+    names = []
+    for path in paths + list(extra):
+        name = netns_name(path)
+        if name is None:
+            warnings.append('%s is not a named network namespace (%s/NAME), left in place' % (path, netns_dir))
+        elif name not in names and os.path.lexists(os.path.join(netns_dir, name)):
+            names.append(name)
+    return names, warnings

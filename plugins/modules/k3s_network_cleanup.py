@@ -14,11 +14,16 @@ description:
   - Removes what K3s's networking leaves on a host once K3s is stopped - C(KUBE-*) and
     C(FLANNEL*) chains, the C(CNI-*) chains of K3s's own CNI network (O(cni_network),
     C(cbr0)) and every rule that jumps to them or carries K3s's CNI or flannel comments,
-    the C(cni0)/C(flannel.*) interfaces and the C(cni-*) network namespaces of its pods.
+    the C(cni0)/C(flannel.*) interfaces and the network namespaces of its pods.
   - Unlike C(k3s-killall.sh), it keeps every other C(CNI-*) chain (Nomad's bridge
     networking publishes ports and masquerades through them) and the shared
     C(CNI-HOSTPORT-*) chains, removing only K3s's rules inside them.
-  - Where iptables cannot be used, the iptables part is skipped and reported in RV(skipped).
+  - K3s's pod network namespaces are found from state, not by their C(cni-) prefix (podman
+    and Nomad use it too) - the libcni result cache files of network O(cni_network) in
+    O(cni_cache_dir)C(/results) record each pod's namespace (C(netns), libcni 1.1 and
+    later) - plus O(netns). The module fails when one is still mounted after deletion.
+  - Where iptables cannot be used, the iptables part is skipped, reported in RV(skipped)
+    and warned about; so are cache files of O(cni_network) that name no namespace.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
 attributes:
@@ -45,10 +50,15 @@ options:
     type: list
     elements: str
     default: [cni0, flannel.1, flannel-v6.1, flannel-wg, flannel-wg-v6, kube-ipvs0]
-  netns_prefix:
-    description: Network namespaces whose name starts with this are K3s pod sandboxes and are deleted.
-    type: str
-    default: cni-
+  cni_cache_dir:
+    description: libcni's cache directory; its C(results) files of O(cni_network) name K3s's pod namespaces.
+    type: path
+    default: /var/lib/cni
+  netns:
+    description: Further network namespaces (names or C(/run/netns/NAME) paths) known to be K3s's, deleted when present.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: brmartin.k3s_migration.host_state
 """
@@ -72,7 +82,7 @@ removed:
     rules: ["ipv4 filter/FORWARD: -A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD"]
     chains: ["ipv4 nat/KUBE-SERVICES"]
     interfaces: ["cni0", "flannel.1"]
-    netns: ["cni-4b1d"]
+    netns: ["cni-4b1d7e0a-2c1f-5b3e-9d8a-6f0e1c2b3a4d"]
 kept_cni_chains:
   description: C(CNI-*) chains left in place because they belong to another CNI user (Nomad).
   returned: always
@@ -87,13 +97,22 @@ skipped:
 """
 
 import json
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_cleanup as cleanup
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_runtime as runtime
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
 
 FAMILIES = (('ipv4', 'iptables-save', 'iptables'), ('ipv6', 'ip6tables-save', 'ip6tables'))
+NETNS_DIR = '/run/netns'
+
+
+def mounted_netns(names: list) -> list:
+    with open('/proc/self/mounts') as handle:
+        points = runtime.parse_mounts(handle.read())
+    return [n for n in names if os.path.join(NETNS_DIR, n) in points or os.path.join('/var/run/netns', n) in points]
 
 
 def main():
@@ -103,7 +122,8 @@ def main():
             cluster_cidr=dict(type='str', default='10.42.0.0/16'),
             interfaces=dict(type='list', elements='str',
                             default=['cni0', 'flannel.1', 'flannel-v6.1', 'flannel-wg', 'flannel-wg-v6', 'kube-ipvs0']),
-            netns_prefix=dict(type='str', default='cni-'),
+            cni_cache_dir=dict(type='path', default='/var/lib/cni'),
+            netns=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -147,15 +167,16 @@ def main():
             removed['interfaces'].append(name)
             commands.append(['ip', 'link', 'delete', name])
 
-    rc, out, err = module.run_command(['ip', 'netns', 'list'])
-    if rc == 0:
-        for line in out.splitlines():
-            name = line.split(' ', 1)[0]
-            if name.startswith(params['netns_prefix']):
-                removed['netns'].append(name)
-                commands.insert(0, ['ip', 'netns', 'delete', name])
-    else:
-        skipped['netns'] = (err or out).strip()
+    # Pods' namespaces first: their veth ends go with them, before cni0 does.
+    removed['netns'], warnings = cleanup.k3s_netns_names(os.path.join(params['cni_cache_dir'], 'results'),
+                                                         params['cni_network'], params['netns'], NETNS_DIR)
+    for warning in warnings:
+        module.warn(warning)
+    commands = [['ip', 'netns', 'delete', name] for name in removed['netns']] + commands
+
+    for family, reason in sorted(skipped.items()):
+        module.warn('iptables cleanup skipped for %s (%s): K3s\'s KUBE-*, FLANNEL* and CNI chains of %s, if any, '
+                    'are left in place' % (family, reason, params['cni_network']))
 
     changed = any(removed.values())
     result = dict(changed=changed, removed=removed, kept_cni_chains=kept, skipped=skipped)
@@ -169,6 +190,10 @@ def main():
             if rc != 0:
                 module.fail_json(msg='command failed while removing K3s network state: %s' % ' '.join(argv),
                                  rc=rc, stdout=out, stderr=err, **result)
+        left = mounted_netns(removed['netns'])
+        if left:
+            module.fail_json(msg='K3s pod network namespaces still mounted after deletion: %s' % ', '.join(left),
+                             **result)
     module.exit_json(**result)
 
 

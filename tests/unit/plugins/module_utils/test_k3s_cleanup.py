@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
+
+import pytest
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_cleanup as cleanup
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
@@ -142,3 +145,78 @@ def test_an_orphaned_k3s_chain_is_found_by_its_pod_network_address():
         'COMMIT\n')
     assert cleanup.plan_iptables(orphan, 'cbr0')['chains'] == []
     assert cleanup.plan_iptables(orphan, 'cbr0', ['10.42.0.0/16'])['chains'] == [('nat', 'CNI-DN-k3s')]
+
+
+def _cache(results, name, network, netns=None, kind='cniCacheV1', container='f00d'):
+    entry = {'kind': kind, 'containerId': container, 'ifName': 'eth0', 'networkName': network,
+             'config': 'e30=', 'result': {'cniVersion': '1.0.0'}}
+    if netns is not None:
+        entry['netns'] = netns
+    (results / name).write_text(json.dumps(entry))
+
+
+def test_k3s_pod_namespaces_come_from_the_cbr0_cache_files_only(tmp_path):
+    """podman's and Nomad's namespaces are named cni-<uuid> too: only libcni's cbr0 records are K3s's."""
+    results = tmp_path / 'results'
+    results.mkdir()
+    _cache(results, 'cbr0-5e1f-eth0', 'cbr0', '/var/run/netns/cni-4b1d7e0a-2c1f-5b3e-9d8a-6f0e1c2b3a4d', container='5e1f')
+    _cache(results, 'cbr0-9a8b-eth0', 'cbr0', '/var/run/netns/cni-77aa0000-0000-0000-0000-000000000001', container='9a8b')
+    _cache(results, 'cbr0-9a8b-eth1', 'cbr0', '/var/run/netns/cni-77aa0000-0000-0000-0000-000000000001', container='9a8b')
+    _cache(results, 'podman-3c4d-eth0', 'podman', '/run/netns/cni-0d1e2f3a-aaaa-bbbb-cccc-dddddddddddd')
+    _cache(results, 'nomad-a1b2-eth0', 'nomad', '/var/run/netns/cni-12345678-1234-1234-1234-123456789abc')
+    # Named like K3s's, but the record says another network: not ours.
+    _cache(results, 'cbr0-lookalike-eth0', 'cbr0-lookalike', '/var/run/netns/cni-99999999-0000-0000-0000-000000000000')
+    paths, problems = cleanup.cached_netns(str(results), 'cbr0')
+    assert paths == ['/var/run/netns/cni-4b1d7e0a-2c1f-5b3e-9d8a-6f0e1c2b3a4d',
+                     '/var/run/netns/cni-77aa0000-0000-0000-0000-000000000001']
+    assert problems == []
+
+
+def test_cbr0_cache_files_naming_no_namespace_are_reported(tmp_path):
+    results = tmp_path / 'results'
+    results.mkdir()
+    _cache(results, 'cbr0-old-eth0', 'cbr0', container='old')                 # libcni < 1.1: no netns
+    _cache(results, 'cbr0-v0-eth0', 'cbr0', '/var/run/netns/cni-1', kind='')  # not a v1 cache
+    (results / 'cbr0-torn-eth0').write_text('{"kind": "cniCacheV1", ')
+    (results / 'nomad-torn-eth0').write_text('not json')                      # not ours: silent
+    paths, problems = cleanup.cached_netns(str(results), 'cbr0')
+    assert paths == []
+    assert [p.split(': ', 1)[0].rsplit('/', 1)[1] for p in problems] == ['cbr0-old-eth0', 'cbr0-torn-eth0', 'cbr0-v0-eth0']
+    assert 'libcni < 1.1' in problems[0] and 'container old' in problems[0]
+
+
+def test_no_cache_directory_means_no_k3s_namespaces(tmp_path):
+    assert cleanup.cached_netns(str(tmp_path / 'missing'), 'cbr0') == ([], [])
+
+
+@pytest.mark.parametrize('path, name', [
+    ('/var/run/netns/cni-4b1d', 'cni-4b1d'),
+    ('/run/netns/cni-4b1d', 'cni-4b1d'),
+    ('cni-4b1d', 'cni-4b1d'),
+    ('/proc/4242/ns/net', None),
+    ('/run/netns/../k3s', None),
+    ('', None),
+])
+def test_netns_paths_to_names(path, name):
+    assert cleanup.netns_name(path) == name
+
+
+def test_only_k3s_namespaces_still_present_are_deleted(tmp_path):
+    """The cleanup's list: K3s's from cbr0's cache and the given list, present in the netns
+    directory; podman's and Nomad's cni-* stay, and a second run finds nothing."""
+    results, netns = tmp_path / 'results', tmp_path / 'netns'
+    results.mkdir()
+    netns.mkdir()
+    for name in ('cni-k3s-1', 'cni-podman-1', 'cni-nomad-1', 'cni-extra-1'):
+        (netns / name).write_text('')
+    _cache(results, 'cbr0-a-eth0', 'cbr0', '/var/run/netns/cni-k3s-1')
+    _cache(results, 'cbr0-b-eth0', 'cbr0', '/var/run/netns/cni-k3s-gone')      # deleted before
+    _cache(results, 'podman-c-eth0', 'podman', '/run/netns/cni-podman-1')
+    _cache(results, 'nomad-d-eth0', 'nomad', '/var/run/netns/cni-nomad-1')
+    names, warnings = cleanup.k3s_netns_names(str(results), 'cbr0', ['/run/netns/cni-extra-1', '/proc/1/ns/net'],
+                                              str(netns))
+    assert names == ['cni-k3s-1', 'cni-extra-1']
+    assert warnings == ['/proc/1/ns/net is not a named network namespace (%s/NAME), left in place' % netns]
+    for name in names:
+        (netns / name).unlink()
+    assert cleanup.k3s_netns_names(str(results), 'cbr0', [], str(netns)) == ([], [])
