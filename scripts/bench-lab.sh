@@ -12,7 +12,7 @@ t() { local s; s=$(date +%s.%N); "$@" >/dev/null; python3 -c "print($(date +%s.%
 
 ansible-playbook playbooks/lab.yml -e lab_state=absent >/dev/null
 if [ "${1:-}" = cold ]; then
-  podman rmi -f localhost/k3s-lab-node:bookworm-amd64 localhost/k3s-lab-node:bookworm-arm64 >/dev/null 2>&1 || true
+  podman rmi -f localhost/k3s-lab-node:bookworm2-amd64 localhost/k3s-lab-node:bookworm2-arm64 >/dev/null 2>&1 || true
   rm -f "$HOME"/.cache/k3s-migration-lab/*.tar.zst
   printf 'lab cold start (debootstrap amd64+arm64): %6.1f s\n' "$(t ansible-playbook playbooks/lab.yml)"
   ansible-playbook playbooks/lab.yml -e lab_state=absent >/dev/null

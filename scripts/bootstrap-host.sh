@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 apt_pkgs=(podman runc debootstrap qemu-user-static binfmt-support iptables iproute2 zstd
-          uidmap fuse-overlayfs slirp4netns netavark aardvark-dns git rsync)
+          uidmap fuse-overlayfs slirp4netns netavark aardvark-dns git rsync busybox-static)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

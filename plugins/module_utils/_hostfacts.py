@@ -48,7 +48,14 @@ def collect_sockets(run: Runner) -> dict:
     rc, out, err = run(['ss', '-H', '-l', '-n', '-t', '-u', '-p'])
     if rc != 0:
         return {'available': False, 'error': (err or out).strip() or 'ss exited %d' % rc, 'sockets': []}
-    return {'available': True, 'error': '', 'sockets': netparse.parse_ss(out)}
+    sockets = netparse.parse_ss(out)
+    for sock in sockets:
+        for proc in sock['processes']:
+            try:  # which program holds the port: K3s's own run from its data directory
+                proc['exe'] = os.readlink('/proc/%d/exe' % proc['pid'])
+            except OSError:
+                proc['exe'] = ''
+    return {'available': True, 'error': '', 'sockets': sockets}
 
 
 def collect_interfaces(run: Runner) -> dict:

@@ -20,7 +20,11 @@ from ansible_collections.brmartin.k3s_migration.plugins.module_utils._nomad_api 
 
 SUPPORTED_ARCHES = ('amd64', 'arm64', 'arm')
 # Processes and interfaces that are K3s's own once it runs: a re-run must not flag them.
-K3S_PROCESSES = ('k3s', 'k3s-server', 'k3s-agent', 'containerd', 'containerd-shim', 'kube-proxy')
+# K3s runs as k3s-server/k3s-agent; what it starts (containerd, its shims) runs from the
+# programs it unpacks under <data-dir>/data/, whatever their names. A Docker host's own
+# containerd (/usr/bin/containerd) is not K3s's.
+K3S_PROCESSES = ('k3s', 'k3s-server', 'k3s-agent')
+K3S_PROGRAM_DIRS = ('/var/lib/rancher/k3s/data/',)
 K3S_INTERFACE_PREFIXES = ('cni0', 'flannel', 'kube-', 'cilium_', 'lxc', 'veth')
 NETWORK_FSTYPES = ('nfs', 'nfs4', 'cifs', 'smb3', 'fuse.glusterfs', 'glusterfs', 'ceph', 'fuse.sshfs')
 MEMORY_CGROUP_ARGS = 'cgroup_memory=1 cgroup_enable=memory'
@@ -48,7 +52,8 @@ def normalize_plan(plan: dict) -> dict:
 
 
 def _is_k3s_owned(sock: dict) -> bool:
-    return bool(sock['processes']) and all(p['name'] in K3S_PROCESSES for p in sock['processes'])
+    return bool(sock['processes']) and all(
+        p['name'] in K3S_PROCESSES or str(p.get('exe', '')).startswith(K3S_PROGRAM_DIRS) for p in sock['processes'])
 
 
 def _is_k3s_interface(name: str) -> bool:

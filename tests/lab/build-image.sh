@@ -18,7 +18,7 @@ fi
 
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 mirror=${mirror:-http://deb.debian.org/debian}
-pkgs=systemd,systemd-sysv,dbus,python3,iproute2,iptables,procps,kmod,ca-certificates
+pkgs=systemd,systemd-sysv,dbus,python3,iproute2,iptables,procps,kmod,ca-certificates,openssl,zstd
 
 root=$(mktemp -d "$cache/rootfs-$arch.XXXXXX")
 trap 'rm -rf "$root"' EXIT

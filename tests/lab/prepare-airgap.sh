@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# LAB SCAFFOLDING: build a K3s "airgap directory" whose binaries are the K3s stand-in
-# (tests/standins/k3s.py), laid out like a K3s release: k3s, k3s-arm64, k3s-armhf,
-# sha256sum-<arch>.txt and k3s-airgap-images-<arch>.tar.zst. The k3s role installs from
-# it exactly as it would from the real release files.
+# LAB SCAFFOLDING: the arm64 and armhf files of the lab's K3s airgap directories, whose
+# binaries are the K3s stand-in (tests/standins/k3s.py): k3s-arm64, k3s-armhf,
+# sha256sum-<arch>.txt and k3s-airgap-images-<arch>.tar.zst. The amd64 files are the
+# real build (tests/lab/build-k3s.sh, which calls this). The lab builds no arm64
+# Kubernetes, and emulated arm64 has no netfilter (README, "The lab").
 #   usage: prepare-airgap.sh DEST_DIR VERSION...   (one subdirectory per version)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +13,7 @@ for version in "$@"; do
   mkdir -p "$dir"
   tmp=$(mktemp)
   { echo '#!/usr/bin/python3'; sed "s/^VERSION = .*/VERSION = '$version'  # lab stand-in/" "$here/../standins/k3s.py"; } > "$tmp"
-  for pair in amd64:k3s arm64:k3s-arm64 arm:k3s-armhf; do
+  for pair in arm64:k3s-arm64 arm:k3s-armhf; do
     arch=${pair%%:*} bin=${pair#*:}
     # One byte per arch keeps the three binaries (and their checksums) distinct, as in a release.
     { cat "$tmp"; echo "# stand-in build for $arch"; } > "$dir/.$bin.new"

@@ -1,50 +1,55 @@
 # Copyright (c) 2026 brmartin.k3s_migration contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""STAND-IN for the K3s binary, used only by the lab (tests/lab/prepare-airgap.sh puts
-it in an airgap directory under the release's artifact names). K3s cannot be downloaded
-on the test machines. It implements only the contract the k3s role relies on:
+"""STAND-IN for the K3s binary on the lab's emulated arm64 nodes only (k3s-arm64,
+k3s-armhf in the lab's airgap directories, tests/lab/prepare-airgap.sh). The lab builds
+no arm64 Kubernetes, and qemu-user emulates no netfilter, so kube-proxy and flannel
+could not run there anyway (README, "The lab"). The amd64 `k3s` is the real programs
+(tests/lab/build-k3s.sh). This stand-in implements only the contract the k3s role relies
+on, against the lab's real K3s server:
 
 - `k3s --version`  prints `k3s version <v> (<commit>)` (docs.k3s.io/cli).
-- `k3s server` / `k3s agent` read /etc/rancher/k3s/config.yaml and config.yaml.d/*.yaml
-  (docs.k3s.io/installation/configuration#configuration-file), flags override the file.
-  Server: writes /var/lib/rancher/k3s/server/token (0600) once, or uses `token:`; with
-  `cluster-init: true` initialises embedded etcd only when no datastore exists yet;
-  with `server:` joins an existing server; writes /etc/rancher/k3s/k3s.yaml (0600,
-  server https://127.0.0.1:6443); listens on 6443 and the kubelet's 10250.
-  Agent: needs `server:` and `token:`, registers with the server (refused on a token
-  mismatch, as K3s refuses to join), listens on 10250.
-  Both create what K3s's networking creates (docs.k3s.io/networking/basic-network-options,
+- `k3s agent` / `k3s server` with `server:` read /etc/rancher/k3s/config.yaml and
+  config.yaml.d/*.yaml (docs.k3s.io/installation/configuration#configuration-file),
+  flags override the file; both need `server:` and `token:`. Like K3s, they check the
+  server's CA against the token's hash (`K10<sha256>::...`), authenticate with the
+  token, and retry for ever (logging K3s-style errors) while either fails. Then they
+  register a Node object in the real API (labels kubernetes.io/arch=arm64 and
+  k3s-migration.lab/stand-in=true, taint k3s-migration.lab/stand-in=true:NoSchedule so
+  nothing is scheduled where no kubelet runs) and renew its lease and Ready condition
+  every 10 s. A server stand-in also makes /var/lib/rancher/k3s/server/db/etcd and the
+  token file; it runs no etcd member.
+- Both create what K3s's networking creates (docs.k3s.io/networking/basic-network-options,
   and what k3s-killall.sh removes): the cni0 bridge and the flannel.1 VXLAN device
-  (UDP 8472) in the node's 10.42.x.0/24, the flannel host-local allocation under
-  /var/lib/cni/networks/cbr0, and - where iptables works - KUBE-*, FLANNEL-* chains and
-  CNI chains for network "cbr0" (masquerade and a hostPort DNAT), and put the KUBE-/
-  FLANNEL- rules back every 5 s when something flushed them. They notify systemd
-  (Type=notify, READY=1) and run until stopped; like K3s they leave that state behind.
-- `k3s kubectl get --raw /readyz` prints `ok`; `k3s kubectl get node NAME -o
-  jsonpath={.status.conditions[?(@.type=="Ready")].status}` prints `True` once NAME
-  has registered; `k3s kubectl get nodes -o name` lists `node/NAME`.
+  (UDP 8472) in the node's 10.42.x.0/24 and the flannel host-local allocation under
+  /var/lib/cni/networks/cbr0 (and, where iptables works, KUBE-*, FLANNEL-* and cbr0 CNI
+  chains, put back every 5 s after a flush). They notify systemd (Type=notify, READY=1)
+  and listen on 10250 (servers also 6443) until stopped; like K3s they leave that state.
+- `k3s kubectl get --raw /readyz` prints `ok` once joined.
 Nothing else of Kubernetes is implemented.
 """
 
 import ctypes
+import datetime
 import hashlib
 import json
 import os
-import secrets
+import platform
+import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = 'v1.33.5+k3s1'  # replaced per artifact by tests/lab/prepare-airgap.sh
 CONFIG = '/etc/rancher/k3s/config.yaml'
 DATA = '/var/lib/rancher/k3s'
 TOKEN = DATA + '/server/token'
-NODES = DATA + '/server/nodes.json'
-KUBECONFIG = '/etc/rancher/k3s/k3s.yaml'
-FAKE_PEM = 'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCmxhYiBzdGFuZC1pbgotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg=='
+JOINED = '/run/k3s-standin.joined'
+ARCH = {'aarch64': 'arm64', 'arm64': 'arm64', 'armv7l': 'arm', 'x86_64': 'amd64'}
 
 
 def parse_yaml(text):
@@ -212,138 +217,154 @@ COMMIT
         sys.stderr.write('iptables-restore: %s\n' % p.stderr.decode())
 
 
-class Registry:
-    lock = threading.Lock()
+def log(level, msg):
+    sys.stderr.write('time="%s" level=%s msg="%s"\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                                                       level, msg.replace('"', '\\"')))
+    sys.stderr.flush()
 
-    @staticmethod
-    def load():
+
+def api(server, path, token=None, cadata=None, method='GET', body=None, content_type='application/json'):
+    ctx = ssl.create_default_context(cadata=cadata) if cadata else ssl._create_unverified_context()  # noqa: S323
+    req = urllib.request.Request(server.rstrip('/') + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header('Accept', 'application/json')
+    req.add_header('Content-Type', content_type)
+    if token:
+        req.add_header('Authorization', 'Bearer ' + token)
+    with urllib.request.urlopen(req, timeout=15, context=ctx) as resp:
+        return json.loads(resp.read() or b'{}')
+
+
+def bootstrap_token(token):
+    """The bootstrap token the lab's K3s server made from the K3s token (tests/lab/k3s)."""
+    m = re.fullmatch(r'(?:K10([0-9a-f]{64})::[^:]+:)?(.+)', token)
+    ca_hash, secret_part = m.group(1), m.group(2)
+    if not re.fullmatch(r'[a-z0-9]{6}\.[a-z0-9]{16}', secret_part):
+        h = hashlib.sha256(secret_part.encode()).hexdigest()
+        secret_part = '%s.%s' % (h[:6], h[6:22])
+    return ca_hash, secret_part
+
+
+def join(server, token):
+    """Like K3s: pin the CA by the token's hash, prove the token, retry for ever."""
+    ca_hash, bearer = bootstrap_token(token)
+    while True:
         try:
-            with open(NODES) as handle:
-                return json.load(handle)
-        except (IOError, ValueError):
-            return {}
-
-    @classmethod
-    def add(cls, name, role):
-        with cls.lock:
-            nodes = cls.load()
-            nodes[name] = role
-            write(NODES, json.dumps(nodes, sort_keys=True), 0o600)
-
-
-def make_handler(token):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _send(self, code, body):
-            data = body.encode()
-            self.send_response(code)
-            self.send_header('Content-Length', str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):  # noqa: N802
-            if self.path in ('/readyz', '/healthz', '/ping'):
-                return self._send(200, 'ok')
-            return self._send(404, 'not found')
-
-        def do_POST(self):  # noqa: N802
-            if self.path != '/v1-k3s/register':
-                return self._send(404, 'not found')
-            body = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))) or b'{}')
-            if body.get('token') != token:
-                return self._send(401, 'token mismatch')
-            Registry.add(body['node'], body['role'])
-            return self._send(200, 'registered')
-
-    return Handler
+            info = api(server, '/api/v1/namespaces/kube-public/configmaps/cluster-info')
+            ca = info['data']['ca.crt']
+            if ca_hash and hashlib.sha256(ca.encode()).hexdigest() != ca_hash:
+                raise ValueError('token CA hash does not match the Cluster CA certificate hash')
+            api(server, '/api/v1/namespaces/kube-system/configmaps/k3s-lab-join', token=bearer, cadata=ca)
+            return ca, bearer
+        except urllib.error.HTTPError as exc:
+            log('error', 'Failed to validate connection to cluster at %s: %s %s' % (
+                server, exc.code, exc.read().decode(errors='replace').strip()[:200]))
+        except (OSError, ValueError, KeyError) as exc:
+            log('error', 'failed to get CA certs: %s: %s' % (server, exc))
+        time.sleep(5)
 
 
-def listen(port, handler=None):
-    if handler is None:
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(('0.0.0.0', port))
-        srv.listen(16)
-        threading.Thread(target=lambda: [c.close() for c, _a in iter(srv.accept, None)], daemon=True).start()
-        return
-    ThreadingHTTPServer.allow_reuse_address = True
-    httpd = ThreadingHTTPServer(('0.0.0.0', port), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-def register(server, token, name, role):
-    url = server.rstrip('/').replace('https://', 'http://') + '/v1-k3s/register'
-    req = urllib.request.Request(url, data=json.dumps({'token': token, 'node': name, 'role': role}).encode(),
-                                 method='POST')
+def node_ip(cfg):
+    if cfg.get('node-ip'):
+        return str(cfg['node-ip'])
+    out = subprocess.run(['ip', '-4', 'route', 'get', '1.1.1.1'], stdout=subprocess.PIPE, text=True,
+                         check=False).stdout
+    m = re.search(r'\bsrc (\S+)', out)
+    return m.group(1) if m else '127.0.0.1'
+
+
+def register(server, ca, bearer, name, role, cfg):
+    arch = ARCH.get(platform.machine(), platform.machine())
+    labels = {'kubernetes.io/arch': arch, 'beta.kubernetes.io/arch': arch, 'kubernetes.io/os': 'linux',
+              'beta.kubernetes.io/os': 'linux', 'kubernetes.io/hostname': name,
+              'k3s-migration.lab/stand-in': 'true'}
+    for item in cfg.get('node-label') or []:
+        k, _sep, v = str(item).partition('=')
+        labels[k] = v
+    if role == 'server':
+        labels.update({'node-role.kubernetes.io/control-plane': 'true', 'node-role.kubernetes.io/master': 'true',
+                       'node-role.kubernetes.io/etcd': 'true'})
+    node = {'apiVersion': 'v1', 'kind': 'Node', 'metadata': {'name': name, 'labels': labels},
+            'spec': {'taints': [{'key': 'k3s-migration.lab/stand-in', 'value': 'true', 'effect': 'NoSchedule'}]}}
     try:
-        urllib.request.urlopen(req, timeout=10).read()
+        api(server, '/api/v1/nodes', token=bearer, cadata=ca, method='POST', body=node)
     except urllib.error.HTTPError as exc:
-        raise SystemExit('level=fatal msg="failed to join %s: %s %s"' % (server, exc.code, exc.read().decode()))
-    except OSError as exc:
-        raise SystemExit('level=fatal msg="cannot reach server %s: %s"' % (server, exc))
+        if exc.code != 409:
+            raise
+        api(server, '/api/v1/nodes/' + name, token=bearer, cadata=ca, method='PATCH',
+            body={'metadata': {'labels': labels}}, content_type='application/merge-patch+json')
+    ip = node_ip(cfg)
+
+    def heartbeat():
+        status = {'status': {
+            'addresses': [{'type': 'InternalIP', 'address': ip}, {'type': 'Hostname', 'address': name}],
+            'nodeInfo': {'architecture': arch, 'operatingSystem': 'linux', 'kubeletVersion': VERSION,
+                         'kubeProxyVersion': VERSION, 'containerRuntimeVersion': 'none://lab-stand-in',
+                         'osImage': 'lab stand-in (no kubelet)', 'kernelVersion': platform.release(),
+                         'machineID': '', 'systemUUID': '', 'bootID': ''},
+            'capacity': {'cpu': '1', 'memory': '1Gi', 'pods': '0'},
+            'allocatable': {'cpu': '1', 'memory': '1Gi', 'pods': '0'},
+            'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'LabStandIn',
+                            'message': 'lab stand-in: registered, no kubelet', 'lastHeartbeatTime': now(),
+                            'lastTransitionTime': now()}]}}
+        api(server, '/api/v1/nodes/%s/status' % name, token=bearer, cadata=ca, method='PATCH', body=status,
+            content_type='application/strategic-merge-patch+json')
+        lease = {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease',
+                 'metadata': {'name': name, 'namespace': 'kube-node-lease'},
+                 'spec': {'holderIdentity': name, 'leaseDurationSeconds': 40,
+                          'renewTime': datetime.datetime.now(datetime.timezone.utc).strftime(
+                              '%Y-%m-%dT%H:%M:%S.000000Z')}}
+        try:
+            api(server, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', token=bearer, cadata=ca,
+                method='POST', body=lease)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+            api(server, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/' + name, token=bearer,
+                cadata=ca, method='PATCH', body={'spec': lease['spec']}, content_type='application/merge-patch+json')
+
+    heartbeat()
+
+    def loop():
+        while True:
+            time.sleep(10)
+            try:
+                heartbeat()
+            except (OSError, ValueError) as exc:
+                log('error', 'heartbeat failed: %s' % exc)
+    threading.Thread(target=loop, daemon=True).start()
 
 
-def run_server(argv):
+def listen(port):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(('0.0.0.0', port))
+    srv.listen(16)
+    threading.Thread(target=lambda: [c.close() for c, _a in iter(srv.accept, None)], daemon=True).start()
+
+
+def run(argv, role):
     cfg = load_config(argv)
-    name = str(cfg.get('node-name') or socket.gethostname())
-    set_process_name('k3s-server')
+    name = str(cfg.get('node-name') or socket.gethostname()).lower()
+    set_process_name('k3s-' + role)
     token = cfg.get('token')
     if not token and cfg.get('token-file'):
         with open(str(cfg['token-file'])) as handle:
             token = handle.read().strip()
-    if cfg.get('server'):
-        if not token:
-            raise SystemExit('level=fatal msg="joining a server requires a token"')
-        register(str(cfg['server']), token, name, 'server')
+    if not cfg.get('server') or not token:
+        raise SystemExit('level=fatal msg="the lab\'s arm64 K3s stand-in needs server: and token: (it only joins '
+                         'a real K3s server)"')
+    ca, bearer = join(str(cfg['server']), str(token))
+    register(str(cfg['server']), ca, bearer, name, role, cfg)
+    if role == 'server':
         os.makedirs(DATA + '/server/db/etcd', exist_ok=True)
-    else:
-        if not os.path.exists(TOKEN):
-            token = token or 'K10%s::server:%s' % (hashlib.sha256(os.urandom(16)).hexdigest(), secrets.token_hex(16))
-            write(TOKEN, token + '\n')
-        with open(TOKEN) as handle:
-            token = handle.read().strip()
-        if cfg.get('cluster-init') in (True, 'true') and not os.path.isdir(DATA + '/server/db/etcd'):
-            os.makedirs(DATA + '/server/db/etcd')
-            with open(DATA + '/server/db/cluster-init.log', 'a') as handle:
-                handle.write('cluster initialised\n')
-        Registry.add(name, 'server')
-    write(TOKEN, token + '\n')
-    write(KUBECONFIG, """apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: {pem}
-    server: https://127.0.0.1:6443
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-kind: Config
-users:
-- name: default
-  user:
-    client-certificate-data: {pem}
-    client-key-data: {pem}
-""".format(pem=FAKE_PEM), int(str(cfg.get('write-kubeconfig-mode', '0600')), 8))
-    setup_network(cfg, name)
-    threading.Thread(target=resync_rules, args=(cfg, name), daemon=True).start()
-    listen(6443, make_handler(token))
-    listen(10250)
-    notify('READY=1')
-    threading.Event().wait()
-
-
-def run_agent(argv):
-    cfg = load_config(argv)
-    name = str(cfg.get('node-name') or socket.gethostname())
-    set_process_name('k3s-agent')
-    if not cfg.get('server') or not cfg.get('token'):
-        raise SystemExit('level=fatal msg="--server and --token are required for an agent"')
-    register(str(cfg['server']), str(cfg['token']), name, 'agent')
+        write(TOKEN, str(token) + '\n')
+        listen(6443)
+    write(JOINED, str(cfg['server']) + '\n', 0o644)
     setup_network(cfg, name)
     threading.Thread(target=resync_rules, args=(cfg, name), daemon=True).start()
     listen(10250)
@@ -352,21 +373,10 @@ def run_agent(argv):
 
 
 def kubectl(argv):
-    if argv[:3] == ['get', '--raw', '/readyz']:
+    if argv[:3] == ['get', '--raw', '/readyz'] and os.path.exists(JOINED):
         print('ok')
         return 0
-    nodes = Registry.load()
-    if argv[:2] == ['get', 'nodes']:
-        for n in sorted(nodes):
-            print('node/%s' % n)
-        return 0
-    if argv[:2] == ['get', 'node'] and len(argv) > 2:
-        if argv[2] not in nodes:
-            sys.stderr.write('Error from server (NotFound): nodes "%s" not found\n' % argv[2])
-            return 1
-        print('True', end='')
-        return 0
-    sys.stderr.write('stand-in kubectl: unsupported: %s\n' % ' '.join(argv))
+    sys.stderr.write('the lab\'s arm64 K3s stand-in has no kubectl (%s); use the server\'s\n' % ' '.join(argv))
     return 1
 
 
@@ -374,10 +384,8 @@ def main(argv):
     if not argv or argv[0] in ('--version', '-v', 'version', '-version'):
         print('k3s version %s (standin0)\ngo version go1.24 (lab stand-in)' % VERSION)
         return 0
-    if argv[0] == 'server':
-        return run_server(argv[1:])
-    if argv[0] == 'agent':
-        return run_agent(argv[1:])
+    if argv[0] in ('server', 'agent'):
+        return run(argv[1:], argv[0])
     if argv[0] == 'kubectl':
         return kubectl(argv[1:])
     sys.stderr.write('stand-in k3s: unsupported command %s\n' % argv[0])

@@ -168,6 +168,20 @@ def test_k3s_own_sockets_interfaces_and_pod_hostports_are_not_conflicts():
     assert 8443 not in [p['port'] for p in ports]
 
 
+@pytest.mark.parametrize('name, exe, owned', [
+    ('kube-apiserver', '/var/lib/rancher/k3s/data/2f1c/bin/k8s', True),   # started by K3s, from its data dir
+    ('containerd', '/var/lib/rancher/k3s/data/current/bin/containerd', True),
+    ('containerd', '/usr/bin/containerd', False),                         # Docker's own containerd on hestia
+    ('kube-proxy', '', False),                                            # unknown program: not assumed K3s's
+])
+def test_k3s_ownership_of_a_port_follows_the_program_not_its_name(name, exe, owned):
+    facts = clean_facts()
+    facts['sockets']['sockets'].append({'proto': 'tcp', 'address': '*', 'port': 6443,
+                                        'processes': [{'name': name, 'pid': 4920, 'exe': exe}]})
+    conflicts, _w, _p = run(facts, plan={'k3s_ports': ['6443/tcp']})
+    assert (conflicts == []) is owned, conflicts
+
+
 def test_bundled_traefik_left_enabled_while_edge_owns_443():
     conflicts, _w, _p = run(plan={'disable_bundled_traefik': False})
     assert any(c.startswith('bundled Traefik is left enabled while port 80/tcp is held by traefik') for c in conflicts)
