@@ -163,14 +163,27 @@ def dns_answer(query: bytes, address: str, services: dict) -> bytes:
     return struct.pack('!HHHHHH', ident, 0x8180, qdcount, 1, 0, 0) + question + answer
 
 
+IP_PKTINFO = getattr(socket, 'IP_PKTINFO', 8)  # Linux <linux/in.h>; Python 3.11 lacks the name
+
+
 def serve_dns(port: int, cluster: Cluster) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Reply from the address the query was sent to (IP_PKTINFO), as Consul's DNS server
+    # does: a pod on this node asks the node address, and a reply sourced from cni0's
+    # address would be dropped by the resolver.
+    sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     sock.bind(('0.0.0.0', port))
     while True:
-        data, peer = sock.recvfrom(512)
+        data, ancdata, _flags, peer = sock.recvmsg(512, socket.CMSG_SPACE(12))
         reply = dns_answer(data, cluster.args.address, cluster.services)
-        if reply:
+        if not reply:
+            continue
+        pktinfo = [d for level, kind, d in ancdata if level == socket.IPPROTO_IP and kind == IP_PKTINFO]
+        if pktinfo:  # struct in_pktinfo {ifindex; spec_dst; addr}: answer from addr, any interface
+            info = b'\0\0\0\0' + pktinfo[0][8:12] + b'\0\0\0\0'
+            sock.sendmsg([reply], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, peer)
+        else:
             sock.sendto(reply, peer)
 
 
