@@ -218,8 +218,8 @@ COMMIT
 
 
 def log(level, msg):
-    sys.stderr.write('time="%s" level=%s msg="%s"\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                                                       level, msg.replace('"', '\\"')))
+    stamp = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+    sys.stderr.write('time="%s" level=%s msg="%s"\n' % (stamp, level, msg.replace('"', '\\"')))
     sys.stderr.flush()
 
 

@@ -74,8 +74,8 @@ CHILDREN = []
 
 
 def log(level, msg):
-    sys.stderr.write('time="%s" level=%s msg="%s"\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                                                       level, msg.replace('"', '\\"')))
+    stamp = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+    sys.stderr.write('time="%s" level=%s msg="%s"\n' % (stamp, level, msg.replace('"', '\\"')))
     sys.stderr.flush()
 
 
@@ -383,8 +383,8 @@ preferences: {{}}
 users:
 - name: default
   user:
-{user}""".format(ca=base64.b64encode(ca.encode() if isinstance(ca, str) else ca).decode(), server=server,
-                  user=user), mode)
+{user}""".format(ca=base64.b64encode(ca.encode() if isinstance(ca, str) else ca).decode(),
+                 server=server, user=user), mode)
 
 
 # --- token ----------------------------------------------------------------------------
@@ -660,8 +660,8 @@ def seed_cluster(node, ca_pem, token_id, token_secret):
          'data': {'purpose': 'a joining node reads this to prove its token'}},
         {'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 'k3s-lab-bootstrap', 'namespace': 'kube-system'},
          'data': {k: base64.b64encode(v.encode()).decode() for k, v in bootstrap_bundle().items()}},
-        role('Role', 'k3s-lab-cluster-info', 'kube-public', [{'apiGroups': [''], 'resources': ['configmaps'],
-                                                           'resourceNames': ['cluster-info'], 'verbs': ['get']}]),
+        role('Role', 'k3s-lab-cluster-info', 'kube-public', [
+            {'apiGroups': [''], 'resources': ['configmaps'], 'resourceNames': ['cluster-info'], 'verbs': ['get']}]),
         binding('RoleBinding', 'k3s-lab-cluster-info', 'kube-public', 'Role', 'k3s-lab-cluster-info',
                 [{'kind': 'User', 'name': 'system:anonymous', 'apiGroup': 'rbac.authorization.k8s.io'}]),
         role('Role', 'k3s-lab-join', 'kube-system', [
@@ -669,8 +669,8 @@ def seed_cluster(node, ca_pem, token_id, token_secret):
             {'apiGroups': [''], 'resources': ['secrets'], 'resourceNames': ['k3s-lab-bootstrap'], 'verbs': ['get']}]),
         binding('RoleBinding', 'k3s-lab-join', 'kube-system', 'Role', 'k3s-lab-join', [group(GROUP)]),
         role('ClusterRole', 'k3s-lab-agent', None, [
-            {'apiGroups': [''], 'resources': ['nodes'], 'verbs': ['get', 'list', 'watch', 'patch', 'update',
-                                                                 'create']},
+            {'apiGroups': [''], 'resources': ['nodes'],
+             'verbs': ['get', 'list', 'watch', 'patch', 'update', 'create']},
             {'apiGroups': [''], 'resources': ['nodes/status'], 'verbs': ['patch', 'update']},
             {'apiGroups': ['coordination.k8s.io'], 'resources': ['leases'],
              'verbs': ['get', 'create', 'update', 'patch']}]),
@@ -857,14 +857,13 @@ def wait_pod_cidr(node, server, ca_pem, bootstrap):
 
 def cni_config(subnet_env):
     env = dict(line.split('=', 1) for line in read(subnet_env).split() if '=' in line)
+    subnet = str(ipaddress.ip_interface(env['FLANNEL_SUBNET']).network)
     return json.dumps({
         'cniVersion': '1.0.0', 'name': 'cbr0',
         'plugins': [
             {'type': 'bridge', 'bridge': 'cni0', 'isGateway': True, 'isDefaultGateway': True, 'ipMasq': False,
              'hairpinMode': True, 'forceAddress': True, 'mtu': int(env.get('FLANNEL_MTU', 1450)),
-             'ipam': {'type': 'host-local', 'ranges': [[{'subnet': env['FLANNEL_SUBNET'].replace(
-                 env['FLANNEL_SUBNET'].split('/')[0], str(ipaddress.ip_interface(env['FLANNEL_SUBNET']).network
-                                                         .network_address))}]]}},
+             'ipam': {'type': 'host-local', 'ranges': [[{'subnet': subnet}]]}},
             {'type': 'portmap', 'capabilities': {'portMappings': True}},
             {'type': 'bandwidth', 'capabilities': {'bandwidth': True}},
         ]}, indent=2) + '\n'
@@ -947,13 +946,18 @@ def run_agent(argv):
     watch_children()
 
 
+def on_sigterm(*_args):
+    stop_children()
+    sys.exit(0)
+
+
 def main(argv):
     if not argv or argv[0] in ('--version', '-v', 'version', '-version'):
         print('k3s version %s (lab)\ngo version %s' % (VERSION, GO_VERSION))
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd in ('server', 'agent'):
-        signal.signal(signal.SIGTERM, lambda *_: (stop_children(), sys.exit(0)))
+        signal.signal(signal.SIGTERM, on_sigterm)
         return run_server(rest) if cmd == 'server' else run_agent(rest)
     if cmd in ('kubectl', 'crictl', 'ctr'):
         bindir = os.path.join(DATA, 'data', 'current', 'bin')
