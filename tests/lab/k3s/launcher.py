@@ -493,6 +493,11 @@ def server_pki(node):
 
 
 BUNDLE_FILES = ('server-ca', 'client-ca', 'request-header-ca')
+# The controller-manager and scheduler exit when they cannot renew their leader lease in
+# time (10 s by default), and K3s with them. On the lab's 2 cores, with emulated arm64
+# nodes booting beside it, that happened: longer leases here (K3s keeps the defaults).
+LAB_LEADER_ELECTION = ['--leader-elect-lease-duration', '60s', '--leader-elect-renew-deadline', '40s',
+                       '--leader-elect-retry-period', '5s']
 
 
 def bootstrap_bundle():
@@ -631,13 +636,13 @@ def run_server(argv):
         '--service-account-private-key-file', os.path.join(TLS, 'service.key'),
         '--use-service-account-credentials=true', '--controllers', '*,tokencleaner,bootstrapsigner',
         '--configure-cloud-routes=false', '--profiling=false',
-    ] + ['--' + a for a in as_list(cfg.get('kube-controller-manager-arg'))])
+    ] + LAB_LEADER_ELECTION + ['--' + a for a in as_list(cfg.get('kube-controller-manager-arg'))])
     start('kube-scheduler', [
         os.path.join(node.bin, 'kube-scheduler'), '--kubeconfig', DATA + '/server/cred/scheduler.kubeconfig',
         '--authentication-kubeconfig', DATA + '/server/cred/scheduler.kubeconfig',
         '--authorization-kubeconfig', DATA + '/server/cred/scheduler.kubeconfig',
         '--bind-address', '127.0.0.1', '--secure-port', '10259', '--profiling=false',
-    ] + ['--' + a for a in as_list(cfg.get('kube-scheduler-arg'))])
+    ] + LAB_LEADER_ELECTION + ['--' + a for a in as_list(cfg.get('kube-scheduler-arg'))])
     write_manifests(node)
     threading.Thread(target=deploy_loop, args=(node,), daemon=True).start()
     run_agent_parts(node, 'https://127.0.0.1:6443', ca_pem, '%s.%s' % (token_id, token_secret))
