@@ -39,10 +39,12 @@ sleep "$idle"
 for node in $(podman ps --filter label=k3s-migration-lab=true --format '{{.Names}}' | sort); do
   # K3s here is the launcher and every program it runs from the data directory
   # (etcd, the control plane, kubelet, kube-proxy, flannel, containerd); pods excluded.
-  kib=$(podman exec "$node" sh -c 'total=0; for p in $(pgrep -f "^(/usr/bin/python3 /usr/local/bin/k3s|/var/lib/rancher/k3s/data/)"); do
-      case $(tr "\0" " " < /proc/$p/cmdline) in *containerd-shim*) continue;; esac
-      r=$(awk "/^VmRSS/ {print \$2}" /proc/$p/status 2>/dev/null); total=$((total + ${r:-0})); done; echo $total')
-  row "RSS of K3s + containerd on $node after ${idle}s idle MiB" "$((kib / 1024))"
+  for field in Rss Pss; do  # RSS counts the shared multicall binary per process; PSS shares it
+    kib=$(podman exec "$node" sh -c 'total=0; for p in $(pgrep -f "^(/usr/bin/python3 /usr/local/bin/k3s|/var/lib/rancher/k3s/data/)"); do
+        case $(tr "\0" " " < /proc/$p/cmdline) in *containerd-shim*) continue;; esac
+        r=$(awk "/^'"$field"':/ {print \$2}" /proc/$p/smaps_rollup 2>/dev/null); total=$((total + ${r:-0})); done; echo $total')
+    row "$field of K3s + containerd on $node after ${idle}s idle MiB" "$((kib / 1024))"
+  done
 done
 row "rollback s" "$(t ansible-playbook -i "$inv" playbooks/rollback.yml)"
 echo "operator's figures: ~500 MB per node for K8s, ~160 MB for the Nomad + Consul agents"
