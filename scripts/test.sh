@@ -38,11 +38,13 @@ stage_molecule()  {
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(unit integration lint build sanity molecule)
 # The lab's K3s (Kubernetes, containerd, flannel, images from their Go modules, cached by
-# version) builds in the background while the stages that do not need it run.
+# version) and the platform's images, chart and Helm build in the background while the
+# stages that do not need them run.
 case " ${stages[*]} " in
   *" molecule "*)
     mapfile -t k3s_versions < <(grep -v '^#' tests/lab/k3s/versions.txt)
-    tests/lab/build-k3s.sh "$HOME/.cache/k3s-migration-lab/airgap" "${k3s_versions[@]}" >"$out/build-k3s.log" 2>&1 &
+    { tests/lab/build-k3s.sh "$HOME/.cache/k3s-migration-lab/airgap" "${k3s_versions[@]}" &&
+      tests/lab/build-platform.sh "$HOME/.cache/k3s-migration-lab/platform"; } >"$out/build-k3s.log" 2>&1 &
     k3s_build_pid=$!
     ;;
 esac

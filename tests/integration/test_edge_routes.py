@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import free_port, stop, tool
 from modrun import recap, run_module, run_playbook
@@ -141,7 +140,6 @@ def run_role(edge, *args, **extra):
               'edge_routes_ca_pem': edge['cluster_ca'].pem,
               'edge_routes_backend_addresses': ['127.0.0.1'],
               'edge_routes_node_port': 32443,
-              'edge_routes_manifests_dir': str(edge['work'] / 'platform'),
               'edge_routes_routes': [{'name': 'whoami', 'host': 'whoami.brmartin.co.uk'}]}
     values.update(extra)
     return run_playbook('tests/integration/playbooks/edge_routes.yml', values, edge['work'], *args)
@@ -168,10 +166,6 @@ def test_2_check_mode_then_routes_reach_k3s_verified(edge, tmp_path):
     assert 'insecureSkipVerify' not in text and 'serverName: "%s"' % ENTRY_NAME in text
     again = run_role(edge)
     assert again.returncode == 0 and changed(again) == 0, again.stdout[-3000:]
-    chart = yaml.safe_load((edge['work'] / 'platform' / 'k3s-ingress.yaml').read_text())
-    values = yaml.safe_load(chart['spec']['valuesContent'])
-    assert (chart['apiVersion'], chart['kind']) == ('helm.cattle.io/v1', 'HelmChart')
-    assert values['ports']['websecure']['nodePort'] == 32443 and values['service']['type'] == 'NodePort'
 
     status, body = wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 200, 'k3s-entry')
     assert body == 'k3s-entry host=whoami.brmartin.co.uk'
@@ -229,7 +223,6 @@ def test_7_absent_gives_back_the_file_byte_for_byte(edge):
     assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
     assert edge['dynamic'].read_bytes() == edge['original']
     assert not (edge['dynamic'].parent / 'k3s-ingress-ca.pem').exists()
-    assert not (edge['work'] / 'platform' / 'k3s-ingress.yaml').exists()
     wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 404)
     assert https_get(edge['port'], 'grafana.brmartin.co.uk', edge['edge_ca']) == (200, 'nomad-grafana host=grafana.brmartin.co.uk')
     again = run_role(edge, edge_routes_state='absent')

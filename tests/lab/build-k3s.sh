@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 dest=$1; shift
 cache=${K3S_LAB_CACHE:-$HOME/.cache/k3s-migration-lab}/build
 mkdir -p "$cache"
-export PATH=/usr/local/go/bin:$PATH GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
+. "$here/lib-build.sh"
 go_version=$(go env GOVERSION)
 
 # Component versions: what K3s v1.33.5+k3s1 embeds, where the Go module proxy serves it
@@ -27,33 +27,6 @@ flannel_version=v0.27.0
 coredns_version=v1.12.3
 metrics_server_version=v0.8.0
 local_path_version=v0.0.30
-
-say() { printf 'build-k3s: %s\n' "$*" >&2; }
-
-# go_install OUT_DIR MODULE@VERSION TAGS PKG...: programs of one module, built through a
-# wrapper module of ours (`go get -tool`), because `go install pkg@version` refuses
-# modules whose go.mod has replace or exclude lines (containerd, flannel).
-go_install() {
-  local out=$1 modver=$2 tags=$3; shift 3
-  local pkg missing=()
-  for pkg in "$@"; do [ -x "$out/${pkg##*/}" ] || missing+=("$pkg"); done
-  [ ${#missing[@]} -gt 0 ] || return 0
-  local work; work=$(mktemp -d "$cache/src.XXXXXX")
-  mkdir -p "$out"
-  (
-    cd "$work"
-    go mod init k3s-migration.lab/wrapper >/dev/null 2>&1
-    for pkg in "${missing[@]}"; do
-      go get -tool "$pkg@${modver#*@}" >get.log 2>&1 || { cat get.log >&2; exit 1; }
-    done
-    for pkg in "${missing[@]}"; do
-      say "go build $pkg ${modver#*@}"
-      go build -trimpath -ldflags "-s -w ${LDFLAGS_EXTRA:-}" ${tags:+-tags "$tags"} -o "$out/${pkg##*/}.tmp" "$pkg"
-      mv "$out/${pkg##*/}.tmp" "$out/${pkg##*/}"
-    done
-  )
-  rm -rf "$work"
-}
 
 # The Kubernetes programs: our multicall main (tests/lab/go/k8s) in a module that requires
 # k8s.io/kubernetes at the exact version, with each staging module replaced by its
@@ -124,25 +97,21 @@ build_programs() {
 # The images K3s deploys, under the names the release references, from scratch + the
 # program; the helper image is Debian's busybox-static.
 build_images() {
-  local archive="$cache/images-amd64-$(cat "$here/k3s/images.txt" "$0" | sha256sum | cut -c1-12).tar.zst"
+  local archive="$cache/images-amd64-$(cat "$here/k3s/images.txt" "$0" "$here/lib-build.sh" | sha256sum | cut -c1-12).tar.zst"
   if [ ! -s "$archive" ]; then
     local ctx; ctx=$(mktemp -d "$cache/images.XXXXXX")
-    local names=() line name bin entry
+    local names=() name bin entry
     while read -r name bin entry; do
       case $name in ''|'#'*) continue;; esac
       mkdir -p "$ctx/$name"
       if [ "$bin" = busybox ]; then
-        mkdir -p "$ctx/$name/bin"
-        cp /bin/busybox "$ctx/$name/bin/busybox"
-        for line in sh ls mkdir rm rmdir cat chmod chown cp mv sleep echo test; do ln -sf busybox "$ctx/$name/bin/$line"; done
+        busybox_rootfs "$ctx/$name"
         printf 'FROM scratch\nCOPY bin /bin\nENV PATH=/bin\nCMD ["/bin/sh"]\n' > "$ctx/$name/Containerfile"
       else
         cp "$cache/$bin" "$ctx/$name/program"
         printf 'FROM scratch\nCOPY program %s\nENTRYPOINT ["%s"]\n' "$entry" "$entry" > "$ctx/$name/Containerfile"
       fi
-      say "image $name"
-      podman build -q --platform linux/amd64 --label "org.opencontainers.image.description=k3s-migration lab build of $bin" \
-        -t "$name" -f "$ctx/$name/Containerfile" "$ctx/$name" >/dev/null
+      image_from_scratch "$name" "$ctx/$name"
       names+=("$name")
     done < "$here/k3s/images.txt"
     podman save -q -m --format docker-archive "${names[@]}" | zstd -q -T0 -o "$archive.tmp"
@@ -192,7 +161,7 @@ for version in "$@"; do
   build_k8s "$kube" "$version"
   dir="$dest/$version"
   mkdir -p "$dir"
-  zip="$cache/k3s-$version-$( (cat "$here/k3s/launcher.py" "$0"; ls "$here/k3s/manifests"; cat "$here"/k3s/manifests/*) | sha256sum | cut -c1-12).pyz"
+  zip="$cache/k3s-$version-$( (cat "$here/k3s/launcher.py" "$0" "$here/lib-build.sh"; ls "$here/k3s/manifests"; cat "$here"/k3s/manifests/*) | sha256sum | cut -c1-12).pyz"
   [ -s "$zip" ] || { say "k3s $version"; build_k3s_zip "$version" "$zip"; }
   cmp -s "$zip" "$dir/k3s" 2>/dev/null || cp "$zip" "$dir/k3s"
   cmp -s "$images" "$dir/k3s-airgap-images-amd64.tar.zst" 2>/dev/null || cp "$images" "$dir/k3s-airgap-images-amd64.tar.zst"

@@ -826,14 +826,9 @@ def can_lower_oom_score():
 
 
 def import_images(node):
-    """Import agent/images/* once per archive content (K3s does this at every start)."""
-    done_file = os.path.join(AGENT, 'images', '.imported')
-    done = set(read(done_file).split()) if os.path.exists(done_file) else set()
+    """Import agent/images/* at every start, as K3s does: an image removed since (kubelet's
+    garbage collection, crictl rmi) comes back, since no registry can give it back."""
     for path in sorted(glob.glob(os.path.join(AGENT, 'images', '*.tar*'))):
-        with open(path, 'rb') as handle:
-            digest = hashlib.file_digest(handle, 'sha256').hexdigest()
-        if digest in done:
-            continue
         cat = ['zstd', '-dcq', path] if path.endswith('.zst') else ['gzip', '-dc', path] if path.endswith(
             '.gz') else ['cat', path]
         dec = subprocess.Popen(cat, stdout=subprocess.PIPE)
@@ -844,8 +839,6 @@ def import_images(node):
         if p.returncode:
             fatal('importing %s failed: %s' % (path, p.stderr.strip()))
         log('info', 'Imported images from %s' % path)
-        done.add(digest)
-        write(done_file, '\n'.join(sorted(done)) + '\n', 0o644)
 
 
 def wait_pod_cidr(node, server, ca_pem, bootstrap):
