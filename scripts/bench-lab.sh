@@ -2,7 +2,8 @@
 # Benchmark (numbers printed, not a timed test) of the lab with real K3s:
 #   the K3s build (cold: empty build cache and Go caches; warm: everything cached),
 #   lab start, site.yml, the idempotent re-run, the rollback, and per-node RSS of K3s
-#   with its containerd after IDLE seconds (default 300) idle.
+#   with its containerd after IDLE seconds (default 300) idle; the platform stage from
+#   absent to all Ready, and the RSS of each platform component.
 #   ./scripts/bench-lab.sh [cold] [--layout amd64|mixed] [--idle SECONDS]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,5 +47,20 @@ for node in $(podman ps --filter label=k3s-migration-lab=true --format '{{.Names
     row "$field of K3s + containerd on $node after ${idle}s idle MiB" "$((kib / 1024))"
   done
 done
+# The platform stage alone: absent, then present until every Deployment is Ready (the
+# role waits for the VPA release and the entry point), then each component's RSS.
+ansible-playbook -i "$inv" molecule/resources/platform.yml -e platform_state=absent >/dev/null
+row "platform: absent -> present, all Ready s" "$(t ansible-playbook -i "$inv" molecule/resources/platform.yml)"
+sleep 60
+for program in /recommender /updater /admission-controller /traefik; do
+  kib=0
+  for node in $(podman ps --filter label=k3s-migration-lab=true --format '{{.Names}}'); do
+    n=$(podman exec "$node" sh -c 'total=0; for p in $(pgrep -x -f "'"$program"'.*"); do
+        r=$(awk "/^VmRSS:/ {print \$2}" /proc/$p/status 2>/dev/null); total=$((total + ${r:-0})); done; echo $total')
+    kib=$((kib + n))
+  done
+  row "platform: RSS of ${program#/} (all replicas) MiB" "$((kib / 1024))"
+done
+echo "operator's budget on the Pis: Consul Connect's Envoy sidecars cost 256-512 MB each"
 row "rollback s" "$(t ansible-playbook -i "$inv" playbooks/rollback.yml)"
 echo "operator's figures: ~500 MB per node for K8s, ~160 MB for the Nomad + Consul agents"
