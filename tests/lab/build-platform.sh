@@ -98,6 +98,8 @@ if [ ! -x "$standin/overseerr" ]; then
   mv "$standin/overseerr.tmp" "$standin/overseerr"
 fi
 
+# Debian's busybox-static, tagged with its own version.
+busybox_version=$(/bin/busybox | sed -n '1s/^BusyBox v\([0-9.]*\).*/\1/p')
 # name  program (under the cache)  entrypoint  user
 images=(
   "registry.k8s.io/autoscaling/vpa-recommender:$vpa_version vpa-v$vpa_version/recommender /recommender 65534"
@@ -106,7 +108,7 @@ images=(
   "docker.io/library/traefik:$traefik_version traefik-$traefik_version/traefik /traefik 65532"
   "oci.external-secrets.io/external-secrets/external-secrets:$eso_version external-secrets-$eso_version/external-secrets /bin/external-secrets 65534"
   "localhost/k3s-migration-lab/overseerr-standin:1.0.0 ${standin#"$cache/"}/overseerr /overseerr 1000"
-  "localhost/k3s-migration-lab/busybox:1.36.1 busybox - 65534"
+  "localhost/k3s-migration-lab/busybox:$busybox_version busybox - 65534"
 )
 # Keyed by the image list and the programs' bytes: a warm run reuses the archive, so the
 # nodes' copy (and K3s) stay untouched.
