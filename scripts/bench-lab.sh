@@ -52,15 +52,18 @@ done
 ansible-playbook -i "$inv" molecule/resources/platform.yml -e platform_state=absent >/dev/null
 row "platform: absent -> present, all Ready s" "$(t ansible-playbook -i "$inv" molecule/resources/platform.yml)"
 sleep 60
-for program in /recommender /updater /admission-controller /traefik; do
+for program in /recommender /updater /admission-controller /traefik /bin/external-secrets; do
   kib=0
   for node in $(podman ps --filter label=k3s-migration-lab=true --format '{{.Names}}'); do
     n=$(podman exec "$node" sh -c 'total=0; for p in $(pgrep -x -f "'"$program"'.*"); do
         r=$(awk "/^VmRSS:/ {print \$2}" /proc/$p/status 2>/dev/null); total=$((total + ${r:-0})); done; echo $total')
     kib=$((kib + n))
   done
-  row "platform: RSS of ${program#/} (all replicas) MiB" "$((kib / 1024))"
+  row "platform: RSS of ${program##*/} (all replicas) MiB" "$((kib / 1024))"
+  platform_kib=$((${platform_kib:-0} + kib))
 done
-echo "operator's budget on the Pis: Consul Connect's Envoy sidecars cost 256-512 MB each"
+row "platform: RSS of all its components MiB" "$((platform_kib / 1024))"
+echo "operator's budget on the Pis: memory is tight; Consul Connect's Envoy sidecars cost 256-512 MB each,"
+echo "the K8s control plane ~500 MB per node against ~160 MB for the Nomad + Consul agents"
 row "rollback s" "$(t ansible-playbook -i "$inv" playbooks/rollback.yml)"
 echo "operator's figures: ~500 MB per node for K8s, ~160 MB for the Nomad + Consul agents"
