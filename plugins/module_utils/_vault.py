@@ -13,6 +13,12 @@ Only what is named is touched: one auth mount (created with a marker in its desc
 so removal can tell it from a mount someone else made), the named policies, the named
 roles inside that mount, and the named KV v2 paths. Every other mount, policy and
 secret - Nomad's JWT auth mount included - is never read-modified-written.
+
+Ownership: everything written carries the marker - the mount in its description, a
+policy in its first line (``# managed by brmartin.k3s_migration``), a KV path in its
+custom metadata (``managed-by``). A role is ours when its mount is, or when every policy
+it hands out is. A same-named object without the marker is never changed or deleted:
+planning stops with NotOurs, saying what it found.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import re
 from urllib.parse import quote
 
 MARKER = 'managed by brmartin.k3s_migration'
+POLICY_MARKER = '# ' + MARKER
+KV_MARKER = ('managed-by', 'brmartin.k3s_migration')
 _PEM = re.compile(r'-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----', re.S)
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 _PATH = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$')
@@ -45,6 +53,62 @@ class VaultDenied(VaultError):
 
 class InvalidInput(VaultError):
     pass
+
+
+class NotOurs(VaultError):
+    """A same-named object exists that this collection did not make."""
+
+
+def policy_text(rules: str) -> str:
+    """The policy as written: the marker line, then the rules."""
+    return '%s\n%s\n' % (POLICY_MARKER, rules.strip())
+
+
+def _policy_ours(text: str | None) -> bool:
+    return text is not None and text.lstrip().startswith(POLICY_MARKER)
+
+
+def _policy(client: Client, name: str):
+    current = client.request('GET', 'sys/policies/acl/%s' % name, missing_ok=True)
+    return ((current or {}).get('data') or {}).get('policy')
+
+
+def _not_ours_policy(name: str, text: str) -> NotOurs:
+    first = (text.strip().splitlines() or [''])[0][:80]
+    return NotOurs('policy %s exists and was not made by this collection (its first line is %r, not %r): '
+                   'it is left as it is; give ours another name (the policy prefix), or put the marker '
+                   'line first to hand it over' % (name, first, POLICY_MARKER))
+
+
+def _kv_ours(client: Client, mount: str, path: str):
+    """None when the path has no metadata (absent), else whether it carries our marker."""
+    meta = client.request('GET', '%s/metadata/%s' % (mount, quote(path)), missing_ok=True)
+    if meta is None:
+        return None
+    custom = ((meta.get('data') or {}).get('custom_metadata')) or {}
+    return custom.get(KV_MARKER[0]) == KV_MARKER[1]
+
+
+def _not_ours_kv(mount: str, path: str) -> NotOurs:
+    return NotOurs('KV path %s/%s exists and was not made by this collection (no custom metadata %s=%s): '
+                   'it is left as it is; choose another path, or add that metadata to hand it over'
+                   % (mount, path, KV_MARKER[0], KV_MARKER[1]))
+
+
+def _role_ours(client: Client, mount_ours: bool, current: dict, cache: dict) -> bool:
+    if mount_ours:
+        return True
+    names = [p for p in current.get('token_policies') or [] if p != 'default']
+    for name in names:
+        if name not in cache:
+            cache[name] = _policy_ours(_policy(client, name))
+    return bool(names) and all(cache[n] for n in names)
+
+
+def _not_ours_role(mount: str, name: str, current: dict) -> NotOurs:
+    return NotOurs('role %s/%s exists in a mount this collection did not make and hands out policies it did not '
+                   'make (%s): it is left as it is' % (mount, name, ', '.join(current.get('token_policies') or [])
+                                                       or 'none'))
 
 
 class Client:
@@ -220,32 +284,47 @@ def plan_present(client: Client, spec: dict) -> list:
         steps.append(_step('update' if current_config else 'create', 'auth/%s/config' % mount, 'POST',
                            'auth/%s/config' % mount, body, shown))
 
+    ours_cache = {}
     for policy in spec.get('policies') or []:
-        current = client.request('GET', 'sys/policies/acl/%s' % policy['name'], missing_ok=True)
-        have = ((current or {}).get('data') or {}).get('policy')
-        if have is None or have.strip() != policy['rules'].strip():
+        have = _policy(client, policy['name'])
+        if have is not None and not _policy_ours(have):
+            raise _not_ours_policy(policy['name'], have)
+        wanted = policy_text(policy['rules'])
+        ours_cache[policy['name']] = True
+        if have is None or have.strip() != wanted.strip():
             steps.append(_step('update' if have is not None else 'create', 'policy %s' % policy['name'], 'PUT',
-                               'sys/policies/acl/%s' % policy['name'], {'policy': policy['rules']},
-                               {'policy': policy['rules']}))
+                               'sys/policies/acl/%s' % policy['name'], {'policy': wanted},
+                               {'policy': wanted}))
 
+    mount_ours = not existing or MARKER in (existing.get('description') or '')
     for role in spec.get('roles') or []:
         wanted = _role_body(role)
         current = None
         if existing:
             current = (client.request('GET', 'auth/%s/role/%s' % (mount, role['name']), missing_ok=True) or {}).get('data')
+        if current and not _role_ours(client, mount_ours, current, ours_cache):
+            raise _not_ours_role(mount, role['name'], current)
         if not current or not _role_matches(current, wanted):
             steps.append(_step('update' if current else 'create', 'role %s/%s' % (mount, role['name']), 'POST',
                                'auth/%s/role/%s' % (mount, role['name']), wanted, wanted))
 
+    kv_mount = spec['kv_mount'].strip('/')
     for secret in spec.get('kv_secrets') or []:
-        path = '%s/data/%s' % (spec['kv_mount'].strip('/'), quote(secret['path']))
-        current = client.request('GET', path, missing_ok=True)
+        ours = _kv_ours(client, kv_mount, secret['path'])
+        if ours is False:
+            raise _not_ours_kv(spec['kv_mount'], secret['path'])
+        path = '%s/data/%s' % (kv_mount, quote(secret['path']))
+        current = client.request('GET', path, missing_ok=True) if ours else None
         have = ((current or {}).get('data') or {}).get('data')
         wanted = dict((str(k), str(v)) for k, v in secret['data'].items())
         if have != wanted:
             steps.append(_step('update' if have is not None else 'create',
                                'secret %s/%s' % (spec['kv_mount'], secret['path']), 'POST', path,
                                {'data': wanted}, {'keys': sorted(wanted)}))
+        if ours is None:
+            steps.append(_step('create', 'marker on secret %s/%s' % (spec['kv_mount'], secret['path']), 'POST',
+                               '%s/metadata/%s' % (kv_mount, quote(secret['path'])),
+                               {'custom_metadata': dict([KV_MARKER])}, {'custom_metadata': dict([KV_MARKER])}))
     return steps
 
 
@@ -259,17 +338,27 @@ def plan_absent(client: Client, spec: dict) -> list:
         steps.append(_step('delete', 'auth mount %s/ with its config and roles' % mount, 'DELETE',
                            'sys/auth/%s' % mount))
     elif existing and existing.get('type') == 'kubernetes':
+        cache = {}
         for role in spec.get('roles') or []:
-            if client.request('GET', 'auth/%s/role/%s' % (mount, role['name']), missing_ok=True):
+            current = (client.request('GET', 'auth/%s/role/%s' % (mount, role['name']), missing_ok=True) or {}).get('data')
+            if current:
+                if not _role_ours(client, False, current, cache):
+                    raise _not_ours_role(mount, role['name'], current)
                 steps.append(_step('delete', 'role %s/%s' % (mount, role['name']), 'DELETE',
                                    'auth/%s/role/%s' % (mount, role['name'])))
     for policy in spec.get('policies') or []:
-        if client.request('GET', 'sys/policies/acl/%s' % policy['name'], missing_ok=True):
+        have = _policy(client, policy['name'])
+        if have is not None:
+            if not _policy_ours(have):
+                raise _not_ours_policy(policy['name'], have)
             steps.append(_step('delete', 'policy %s' % policy['name'], 'DELETE', 'sys/policies/acl/%s' % policy['name']))
     if spec.get('remove_kv_secrets'):
         for secret in spec.get('kv_secrets') or []:
             path = '%s/metadata/%s' % (spec['kv_mount'].strip('/'), quote(secret['path']))
-            if client.request('GET', path, missing_ok=True):
+            ours = _kv_ours(client, spec['kv_mount'].strip('/'), secret['path'])
+            if ours is False:
+                raise _not_ours_kv(spec['kv_mount'], secret['path'])
+            if ours:
                 steps.append(_step('delete', 'secret %s/%s (all versions)' % (spec['kv_mount'], secret['path']),
                                    'DELETE', path))
     return steps

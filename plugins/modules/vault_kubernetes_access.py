@@ -23,6 +23,11 @@ description:
   - With O(state=absent), removes the auth mount if this module created it (otherwise only
     the named roles in it), the named policies, and the named KV paths when
     O(remove_kv_secrets=true).
+  - Ownership - everything it writes carries a marker (the mount in its description, a
+    policy in its first line C(# managed by brmartin.k3s_migration), a KV path in its
+    custom metadata C(managed-by=brmartin.k3s_migration)); a role is its own when its mount
+    is, or when every policy the role hands out is. A same-named object without the marker
+    is neither changed nor deleted - the module fails and says what it found.
   - Secret values (the Vault token, the reviewer JWT, KV data) are never returned or logged.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)

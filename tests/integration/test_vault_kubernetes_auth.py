@@ -256,6 +256,47 @@ def test_3_policies_read_only_their_own_path(world):
     assert bao.data('nomad/data/default/overseerr-k8s')[1]['data'] == SECRETS['overseerr']
 
 
+FOREIGN_POLICY = 'path "nomad/data/default/foreign" {\n  capabilities = ["read", "list"]\n}\n'
+
+
+@pytest.mark.parametrize('state', ['present', 'absent'])
+def test_3b_same_named_objects_without_our_marker_are_left_alone(world, state):
+    """A policy, a KV path and a role someone else made under the names an app would use."""
+    bao = world['bao']
+    assert bao.call('PUT', 'sys/policies/acl/k8s-foreign', {'policy': FOREIGN_POLICY})[0] == 204
+    assert bao.call('POST', 'nomad/data/default/foreign-k8s', {'data': {'KEY': 'theirs'}})[0] == 200
+    apps = [{'name': 'foreign', 'namespace': 'foreign', 'service_account': 'foreign',
+             'secret': 'foreign-k8s', 'data': {'KEY': 'ours'}}]
+    before = bao.state()
+    proc = run_role(world, vault_kubernetes_auth_apps=apps, vault_kubernetes_auth_state=state,
+                    vault_kubernetes_auth_remove_secrets=True)
+    assert proc.returncode != 0
+    assert 'policy k8s-foreign exists and was not made by this collection' in proc.stdout + proc.stderr, \
+        proc.stdout[-3000:]
+    assert bao.state() == before
+    assert bao.data('sys/policies/acl/k8s-foreign')[1]['policy'] == FOREIGN_POLICY
+    # with the policy handed over (marker line first), the KV path is the next refusal
+    marked = '# managed by brmartin.k3s_migration\n' + FOREIGN_POLICY
+    assert bao.call('PUT', 'sys/policies/acl/k8s-foreign', {'policy': marked})[0] == 204
+    proc = run_role(world, vault_kubernetes_auth_apps=apps, vault_kubernetes_auth_state=state,
+                    vault_kubernetes_auth_remove_secrets=True)
+    assert proc.returncode != 0
+    assert 'KV path nomad/default/foreign-k8s exists and was not made by this collection' in proc.stdout, \
+        proc.stdout[-3000:]
+    assert bao.data('nomad/data/default/foreign-k8s')[1]['data'] == {'KEY': 'theirs'}
+    assert bao.call('GET', 'sys/policies/acl/k8s-foreign')[0] == 200
+    assert bao.call('DELETE', 'sys/policies/acl/k8s-foreign')[0] == 204
+    assert bao.call('DELETE', 'nomad/metadata/default/foreign-k8s')[0] == 204
+
+
+def test_3c_what_the_role_wrote_carries_the_marker(world):
+    bao = world['bao']
+    assert bao.data('sys/policies/acl/k8s-overseerr')[1]['policy'].startswith('# managed by brmartin.k3s_migration\n')
+    meta = bao.data('nomad/metadata/default/overseerr-k8s')[1]
+    assert meta['custom_metadata'] == {'managed-by': 'brmartin.k3s_migration'}
+    assert 'managed by brmartin.k3s_migration' in bao.data('sys/auth')[1]['kubernetes/']['description']
+
+
 @pytest.mark.parametrize('extra, message', [
     ({'vault_kubernetes_auth_addr': 'http://127.0.0.1:9'}, 'cannot reach Vault at http://127.0.0.1:9'),
     ({'vault_kubernetes_auth_token': 'not-a-valid-token'}, 'Vault refused GET auth/token/lookup-self (HTTP 403)'),
