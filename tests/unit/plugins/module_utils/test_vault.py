@@ -77,7 +77,10 @@ def test_plan_on_an_empty_vault_creates_everything_and_reads_only():
     steps = vault.plan_present(vault.Client('http://v', 't', transport), spec())
     assert vault.describe(steps) == ['create auth mount kubernetes/ (kubernetes)', 'create auth/kubernetes/config',
                                      'create policy k8s-overseerr', 'create role kubernetes/overseerr',
-                                     'create secret nomad/default/overseerr-k8s']
+                                     'create secret nomad/default/overseerr-k8s',
+                                     'create marker on secret nomad/default/overseerr-k8s']
+    assert steps[2]['data']['policy'].startswith('# managed by brmartin.k3s_migration\n')
+    assert steps[5]['data'] == {'custom_metadata': {'managed-by': 'brmartin.k3s_migration'}}
     assert all(method == 'GET' for method, _path in transport.calls)
     assert JWT not in json.dumps(vault.diff(steps)) and "'v'" not in json.dumps(vault.diff(steps))
 
@@ -91,3 +94,42 @@ def test_plan_refuses_a_mount_taken_by_another_method_and_denied_token():
     denied = Recorded({('GET', 'auth/token/lookup-self'): (403, {'errors': ['permission denied']})})
     with pytest.raises(vault.VaultDenied, match='permission denied'):
         vault.plan_present(vault.Client('http://v', 't', denied), spec())
+
+
+_BASE = {('GET', 'auth/token/lookup-self'): (200, {'data': {}}),
+         ('GET', 'sys/mounts'): (200, {'data': {'nomad/': {'type': 'kv', 'options': {'version': '2'}}}}),
+         ('GET', 'sys/auth'): (200, {'data': {'kubernetes/': {'type': 'kubernetes', 'description': 'the operator\'s'}}})}
+
+
+@pytest.mark.parametrize('state', ['present', 'absent'])
+@pytest.mark.parametrize('planted, message', [
+    ({('GET', 'sys/policies/acl/k8s-overseerr'): (200, {'data': {'policy': 'path "x" {}'}})},
+     'policy k8s-overseerr exists and was not made by this collection'),
+    ({('GET', 'nomad/metadata/default/overseerr-k8s'): (200, {'data': {'custom_metadata': None}})},
+     'KV path nomad/default/overseerr-k8s exists and was not made by this collection'),
+    ({('GET', 'auth/kubernetes/role/overseerr'): (200, {'data': {'token_policies': ['nomad-workloads']}}),
+      ('GET', 'sys/policies/acl/nomad-workloads'): (200, {'data': {'policy': 'path "y" {}'}})},
+     'role kubernetes/overseerr exists in a mount this collection did not make'),
+])
+def test_objects_without_our_marker_are_refused(state, planted, message):
+    transport = Recorded({**_BASE, **planted})
+    plan = vault.plan_present if state == 'present' else vault.plan_absent
+    with pytest.raises(vault.NotOurs, match=message):
+        plan(vault.Client('http://v', 't', transport), spec(state=state, remove_kv_secrets=True))
+    assert all(method == 'GET' for method, _path in transport.calls)
+
+
+def test_marked_objects_are_ours_and_a_rerun_plans_nothing():
+    rules = spec()['policies'][0]['rules']
+    transport = Recorded({**_BASE, **{
+        ('GET', 'auth/kubernetes/config'): (200, {'data': dict(vault._config_body(spec()), token_reviewer_jwt_set=True)}),
+        ('GET', 'sys/policies/acl/k8s-overseerr'): (200, {'data': {'policy': vault.policy_text(rules)}}),
+        ('GET', 'auth/kubernetes/role/overseerr'): (200, {'data': vault._role_body(spec()['roles'][0])}),
+        ('GET', 'nomad/metadata/default/overseerr-k8s'): (
+            200, {'data': {'custom_metadata': {'managed-by': 'brmartin.k3s_migration'}}}),
+        ('GET', 'nomad/data/default/overseerr-k8s'): (200, {'data': {'data': {'K': 'v'}}}),
+    }})
+    assert vault.plan_present(vault.Client('http://v', 't', transport), spec()) == []
+    absent = vault.plan_absent(vault.Client('http://v', 't', transport), spec(state='absent', remove_kv_secrets=True))
+    assert vault.describe(absent) == ['delete role kubernetes/overseerr', 'delete policy k8s-overseerr',
+                                      'delete secret nomad/default/overseerr-k8s (all versions)']
