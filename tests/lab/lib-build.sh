@@ -48,7 +48,7 @@ busybox_rootfs() {
   mkdir -p "$1/bin"
   cp /bin/busybox "$1/bin/busybox"
   for applet in sh ls mkdir rm rmdir cat chmod chown cp mv sleep echo test wget nc httpd dd \
-                head sha256sum seq sed; do
+                head sha256sum seq sed grep wc dirname tail; do
     ln -sf busybox "$1/bin/$applet"
   done
 }

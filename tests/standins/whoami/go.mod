@@ -1,0 +1,3 @@
+module k3s-migration.lab/standins/whoami
+
+go 1.22
