@@ -39,6 +39,7 @@ module "overseerr_k8s" {
   environment      = var.environment
   image            = var.images.overseerr
   litestream_image = var.images.litestream
+  replicas         = var.overseerr_replicas
   env              = var.overseerr_env
   s3_endpoint      = var.s3_endpoint
   vault_server     = var.vault_server

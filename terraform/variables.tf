@@ -36,6 +36,12 @@ variable "whoami_replicas" {
   default     = 1
 }
 
+variable "overseerr_replicas" {
+  description = "Number of Overseerr pods on K3s; the module allows only 1 (SQLite, one Litestream)."
+  type        = number
+  default     = 1
+}
+
 variable "images" {
   description = "Images to run instead of the modules' pinned defaults (a registry mirror, or the lab's builds); null keeps a module's default."
   type = object({
