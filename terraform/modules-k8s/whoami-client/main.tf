@@ -8,7 +8,7 @@ locals {
   namespace_labels = merge(local.labels, var.mesh_enabled ? { "istio.io/dataplane-mode" = "ambient" } : {})
   loop             = <<-EOT
     while true; do
-      if answer=$(wget -q -T 5 -O- "$TARGET_URL"); then
+      if answer=$(wget -q -O- "$TARGET_URL"); then
         echo "ok $(echo "$answer" | head -n 1)"
       else
         echo "refused $TARGET_URL"
