@@ -138,7 +138,7 @@ def _run_check(conn: sqlite3.Connection, check: str) -> list:
     return [_text(row[0]) for row in conn.execute('PRAGMA %s' % pragma).fetchall()]
 
 
-def _read(conn: sqlite3.Connection, check: str) -> dict:
+def _read(conn: sqlite3.Connection, check: str, exclude=()) -> dict:
     conn.execute('BEGIN')
     try:
         problems = _run_check(conn, check)
@@ -148,6 +148,8 @@ def _read(conn: sqlite3.Connection, check: str) -> dict:
         schema = conn.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_master "
             "WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name").fetchall()
+        if exclude:
+            schema = [row for row in schema if _text(row[2]) not in exclude]
         digest.update(b'schema')
         for row in schema:
             digest.update(b'(' + b''.join(_encode_str(v) for v in row) + b')')
@@ -179,8 +181,11 @@ def _read(conn: sqlite3.Connection, check: str) -> dict:
             'journal_mode': journal_mode, 'page_count': page_count, 'page_size': page_size}
 
 
-def inspect(path: str, check: str = 'full') -> dict:
+def inspect(path: str, check: str = 'full', exclude=()) -> dict:
     """Integrity check, row counts and content checksum of the database at ``path``.
+
+    Tables named in ``exclude`` (and their indexes and triggers) are left out of the
+    checksum and the row counts.
 
     Raises MissingDatabase, NotADatabase or CorruptDatabase. Writes nothing at ``path``
     or beside it.
@@ -208,7 +213,7 @@ def inspect(path: str, check: str = 'full') -> dict:
         except sqlite3.Error as exc:
             raise NotADatabase('cannot open %s read-only: %s' % (path, exc))
         try:
-            result = _read(conn, check)
+            result = _read(conn, check, frozenset(exclude))
         except CorruptDatabase as exc:
             raise CorruptDatabase('%s: %s: %s' % (path, exc, '; '.join(exc.problems[:5])), exc.problems)
         except sqlite3.DatabaseError as exc:

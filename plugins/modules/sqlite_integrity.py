@@ -46,6 +46,15 @@ options:
   expected_checksum:
     description: Fail unless RV(checksum) equals this value (for example one recorded before a migration).
     type: str
+  exclude_tables:
+    description:
+      - Tables left out of RV(checksum) and RV(tables), with their indexes and triggers -
+        another tool's bookkeeping that changes without the application writing, such as
+        Litestream's C(_litestream_seq) and C(_litestream_lock), which a Litestream
+        sidecar rewrites each time it starts.
+    type: list
+    elements: str
+    default: []
   expected_tables:
     description:
       - Table name to the minimum number of rows it must hold. A missing table fails.
@@ -73,6 +82,11 @@ EXAMPLES = r"""
     path: /var/lib/overseerr/db/db.sqlite3
     check: quick
     expected_checksum: "{{ overseerr_db.checksum }}"
+
+- name: The same for a database a Litestream sidecar replicates (its bookkeeping left out)
+  brmartin.k3s_migration.sqlite_integrity:
+    path: /var/lib/overseerr/db/db.sqlite3
+    exclude_tables: [_litestream_seq, _litestream_lock]
 """
 
 RETURN = r"""
@@ -147,6 +161,7 @@ def main():
             check=dict(type='str', choices=list(sqlite_utils.CHECKS), default='full'),
             expected_checksum=dict(type='str'),
             expected_tables=dict(type='dict', default={}),
+            exclude_tables=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -160,7 +175,7 @@ def main():
             module.fail_json(msg='expected_tables.%s must be a row count (integer >= 0), got %r'
                              % (table, minimum), path=path)
     try:
-        result = sqlite_utils.inspect(path, module.params['check'])
+        result = sqlite_utils.inspect(path, module.params['check'], module.params['exclude_tables'])
     except (sqlite_utils.MissingDatabase, sqlite_utils.NotADatabase) as exc:
         module.fail_json(msg=str(exc), path=path)
     except sqlite_utils.CorruptDatabase as exc:

@@ -7,13 +7,14 @@ locals {
   labels           = { app = local.name, "managed-by" = "terraform", environment = var.environment }
   namespace_labels = merge(local.labels, var.mesh_enabled ? { "istio.io/dataplane-mode" = "ambient" } : {})
   loop             = <<-EOT
+    trap 'exit 0' TERM
     while true; do
       if answer=$(wget -q -O- "$TARGET_URL"); then
         echo "ok $(echo "$answer" | head -n 1)"
       else
         echo "refused $TARGET_URL"
       fi
-      sleep "$INTERVAL"
+      sleep "$INTERVAL" & wait $!
     done
   EOT
 }

@@ -16,6 +16,8 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"path/filepath"
 	"time"
 
@@ -111,5 +113,12 @@ func main() {
 	})
 	addr := ":" + env("PORT", "5055")
 	log.Printf("overseerr stand-in %s on %s, database %s", version, addr, dir)
-	log.Fatal(http.ListenAndServe(addr, mux))
+	// PID 1 in its container: the kernel delivers SIGTERM only to a handler. Stop on it,
+	// closing the database (a checkpointed WAL), as Overseerr does.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	go func() { log.Fatal(http.ListenAndServe(addr, mux)) }()
+	<-stop
+	_ = db.Close()
+	log.Print("stopping")
 }

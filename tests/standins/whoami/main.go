@@ -4,7 +4,8 @@
 //   - HTTP on the port given by --port (default 80), or WHOAMI_PORT_NUMBER;
 //   - GET / answers text: "Hostname: <pod>", "IP: <addresses>", "RemoteAddr: <peer>",
 //     then the request line and headers, as whoami prints them;
-//   - GET /health answers 200, GET /api answers the same facts as JSON.
+//   - GET /health answers 200, GET /api answers the same facts as JSON;
+//   - it stops on SIGTERM (it runs as its container's PID 1).
 package main
 
 import (
@@ -15,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"sort"
 	"strings"
 )
@@ -63,5 +66,10 @@ func main() {
 		_, _ = w.Write([]byte(b.String()))
 	})
 	log.Printf("whoami stand-in listening on :%s", *port)
-	log.Fatal(http.ListenAndServe(":"+*port, nil))
+	// PID 1 in its container: the kernel delivers SIGTERM only to a handler, so stop on it.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	go func() { log.Fatal(http.ListenAndServe(":"+*port, nil)) }()
+	<-stop
+	log.Print("whoami stand-in stopping")
 }

@@ -212,3 +212,24 @@ def test_expectations(db):
         'table media is missing',
         'table user has 500 rows, expected at least 501',
     ]
+
+
+def test_excluded_tables_leave_the_checksum_and_counts(db):
+    """Another tool's bookkeeping (Litestream's _litestream_seq) can change without the
+    application's data changing: excluded, it does not move the checksum; the rest still does."""
+    plain = sq.inspect(str(db))
+    conn = sqlite3.connect(str(db))
+    conn.execute('CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)')
+    conn.execute('INSERT INTO _litestream_seq VALUES (1, 1)')
+    conn.commit()
+    first = sq.inspect(str(db), exclude=['_litestream_seq'])
+    assert sq.inspect(str(db))['checksum'] != plain['checksum']
+    conn.execute('UPDATE _litestream_seq SET seq = 2')
+    conn.commit()
+    second = sq.inspect(str(db), exclude=['_litestream_seq'])
+    assert first['checksum'] == second['checksum'] == plain['checksum']
+    assert '_litestream_seq' not in second['tables'] and second['tables']['user'] == 500
+    conn.execute("UPDATE user SET email = 'changed@example.org' WHERE id = 7")
+    conn.commit()
+    conn.close()
+    assert sq.inspect(str(db), exclude=['_litestream_seq'])['checksum'] != plain['checksum']
