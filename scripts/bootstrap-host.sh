@@ -62,4 +62,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     | { grep -v "^WARNING: Location .* is ignored" || true; }
   echo "$sum" > "$stamp"
 fi
-echo "bootstrap: host ready ($(.venv/bin/ansible --version | head -n1))"
+# Terraform for the apps stage and its checks: the machine's when it has one (>= 1.2, 1.x),
+# otherwise Terraform 1.5.7 (the last MPL release) built from its Go module into .venv/bin.
+if ! command -v terraform >/dev/null 2>&1 && [ ! -x .venv/bin/terraform ]; then
+  out="$HOME/.cache/k3s-migration-lab/build/terraform-v1.5.7"
+  if [ ! -x "$out/terraform" ]; then
+    echo "bootstrap: go install github.com/hashicorp/terraform@v1.5.7"
+    mkdir -p "$out"
+    GOBIN="$out" CGO_ENABLED=0 GOTOOLCHAIN=local PATH=/usr/local/go/bin:$PATH \
+      go install -trimpath -ldflags '-s -w' github.com/hashicorp/terraform@v1.5.7
+  fi
+  ln -sf "$out/terraform" .venv/bin/terraform
+fi
+echo "bootstrap: host ready ($(.venv/bin/ansible --version | head -n1); $(PATH=$top/.venv/bin:$PATH terraform version | head -n1))"

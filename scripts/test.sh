@@ -23,11 +23,18 @@ stage_integration() { python -m pytest -q -p no:cacheprovider tests/integration;
 stage_lint()      { ansible-lint --nocolor && antsibull-changelog lint; }
 stage_build()     { d=$(mktemp -d) && ansible-galaxy collection build --output-path "$d" . && rm -rf "$d"; }
 stage_sanity()    { bash tests/run-sanity.sh; }
+# The background build (below), waited for once by the first stage that needs it.
+wait_build() {
+  if [ -n "${k3s_build_pid:-}" ] && [ -z "${build_rc:-}" ]; then
+    wait "$k3s_build_pid"; build_rc=$?
+  fi
+  [ "${build_rc:-0}" -eq 0 ] || { echo "the lab's build failed:"; tail -n 40 "$out/build-k3s.log"; return 1; }
+}
+# fmt, validate, tflint and checkov on terraform/ (providers from the lab's mirror).
+stage_terraform() { wait_build && tests/terraform/check.sh "$HOME/.cache/k3s-migration-lab/platform/terraform-mirror"; }
 stage_molecule()  {
   local s rc=0
-  if [ -n "${k3s_build_pid:-}" ]; then
-    wait "$k3s_build_pid" || { echo "the lab's K3s build failed:"; tail -n 40 "$out/build-k3s.log"; return 1; }
-  fi
+  wait_build || return 1
   for s in default ha mixed conflicts; do
     molecule reset -s "$s" >/dev/null 2>&1 || true
     molecule test -s "$s" || { rc=1; break; }
@@ -36,12 +43,12 @@ stage_molecule()  {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit integration lint build sanity molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(unit integration lint build sanity terraform molecule)
 # The lab's K3s (Kubernetes, containerd, flannel, images from their Go modules, cached by
 # version) and the platform's images, chart and Helm build in the background while the
 # stages that do not need them run.
 case " ${stages[*]} " in
-  *" molecule "*)
+  *" molecule "*|*" terraform "*)
     mapfile -t k3s_versions < <(grep -v '^#' tests/lab/k3s/versions.txt)
     { tests/lab/build-k3s.sh "$HOME/.cache/k3s-migration-lab/airgap" "${k3s_versions[@]}" &&
       tests/lab/build-platform.sh "$HOME/.cache/k3s-migration-lab/platform"; } >"$out/build-k3s.log" 2>&1 &

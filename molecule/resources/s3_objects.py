@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """LAB TEST HELPER: the objects under a prefix of the lab's S3 (SeaweedFS), read and changed
 through its filer HTTP API, as a broken bucket would look to Litestream.
   s3_objects.py FILER BUCKET/PREFIX list            -> {"key": "sha256", ...}

@@ -61,8 +61,11 @@ locals {
   mounts = [
     { name = "data", mountPath = local.config_dir },
     { name = "litestream", mountPath = dirname(local.litestream_conf), readOnly = true },
+    { name = "tmp", mountPath = "/tmp" },
   ]
   container_security = { allowPrivilegeEscalation = false, capabilities = { drop = ["ALL"] } }
+  # Litestream writes only to the database's directory and /tmp (both volumes).
+  litestream_security = merge(local.container_security, { readOnlyRootFilesystem = true })
 }
 
 resource "kubectl_manifest" "namespace" {
@@ -152,7 +155,7 @@ resource "kubectl_manifest" "deployment" {
             env             = local.litestream_env
             volumeMounts    = local.mounts
             resources       = { requests = { cpu = "10m", memory = "32Mi" }, limits = { memory = "256Mi" } }
-            securityContext = local.container_security
+            securityContext = local.litestream_security
           }]
           containers = [
             {
@@ -179,12 +182,13 @@ resource "kubectl_manifest" "deployment" {
               env             = local.litestream_env
               volumeMounts    = local.mounts
               resources       = { requests = { cpu = "10m", memory = "32Mi" }, limits = { memory = "256Mi" } }
-              securityContext = local.container_security
+              securityContext = local.litestream_security
             },
           ]
           volumes = [
             { name = "data", persistentVolumeClaim = { claimName = "${local.name}-data" } },
             { name = "litestream", configMap = { name = "${local.name}-litestream" } },
+            { name = "tmp", emptyDir = { sizeLimit = "256Mi" } },
           ]
         }
       }

@@ -58,6 +58,7 @@ resource "kubectl_manifest" "deployment" {
               limits   = { memory = var.resources.memory_limit }
             }
             readinessProbe  = { httpGet = { path = "/health", port = "http" }, periodSeconds = 10 }
+            livenessProbe   = { httpGet = { path = "/health", port = "http" }, periodSeconds = 30 }
             securityContext = { allowPrivilegeEscalation = false, readOnlyRootFilesystem = true, capabilities = { drop = ["ALL"] } }
           }]
         }
