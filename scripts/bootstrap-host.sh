@@ -74,4 +74,4 @@ if ! command -v terraform >/dev/null 2>&1 && [ ! -x .venv/bin/terraform ]; then
   fi
   ln -sf "$out/terraform" .venv/bin/terraform
 fi
-echo "bootstrap: host ready ($(.venv/bin/ansible --version | head -n1); $(PATH=$top/.venv/bin:$PATH terraform version | head -n1))"
+echo "bootstrap: host ready ($(.venv/bin/ansible --version | head -n1); $(PATH=$top/.venv/bin:$PATH terraform version 2>/dev/null | head -n1))"
