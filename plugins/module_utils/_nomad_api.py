@@ -6,7 +6,9 @@
 
 Endpoints (https://developer.hashicorp.com/nomad/api-docs): ``GET /v1/agent/self``,
 ``GET /v1/status/leader``, ``GET /v1/jobs``, ``GET /v1/job/:id/allocations`` and
-``GET /v1/allocations?resources=true``. Only GET requests are ever sent.
+``GET /v1/allocations?resources=true``; jobs and allocations of every namespace
+(``namespace=*``). Only GET requests are ever sent. A 403 is its own error
+(NomadForbidden), naming the ACL capability the token lacks.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ class NomadError(Exception):
     """The Nomad API could not be reached or answered with an error."""
 
 
+class NomadForbidden(NomadError):
+    """The Nomad API answered 403: ACLs are on and the token lacks a capability."""
+
+
+def _capability(path: str) -> str:
+    if path.startswith('/v1/agent/'):
+        return 'agent:read'
+    return 'namespace:read-job on every namespace (namespace "*" { capabilities = ["read-job"] })'
+
+
 def token_from(params: dict) -> str | None:
     return params.get('nomad_token') or os.environ.get('NOMAD_TOKEN') or None
 
@@ -69,6 +81,10 @@ class NomadClient:
                                   validate_certs=self.validate_certs, ca_path=self.ca_cert)
             body = response.read()
         except Exception as exc:  # open_url raises many types: URLError, HTTPError, socket errors
+            if getattr(exc, 'code', None) == 403:
+                raise NomadForbidden('GET %s: 403 Forbidden: the token %s lacks %s (Nomad ACLs are on; give it a '
+                                     'policy with agent:read and namespace "*" read-job)'
+                                     % (url, 'given' if self.token else '(none given)', _capability(path)))
             raise NomadError('GET %s failed: %s' % (url, to_text(exc)))
         try:
             return json.loads(to_text(body))
@@ -106,16 +122,19 @@ def summarize(client: NomadClient, with_allocations: bool = True) -> dict:
         facts['leader'] = client.get('/v1/status/leader') or ''
     except NomadError:
         facts['leader'] = ''
-    jobs = client.get('/v1/jobs') or []
-    for job in sorted(jobs, key=lambda j: j.get('ID', '')):
-        entry = {'id': job.get('ID', ''), 'type': job.get('Type', ''), 'status': job.get('Status', '')}
+    jobs = client.get('/v1/jobs?namespace=*') or []
+    for job in sorted(jobs, key=lambda j: (j.get('Namespace') or 'default', j.get('ID', ''))):
+        entry = {'id': job.get('ID', ''), 'namespace': job.get('Namespace') or 'default',
+                 'type': job.get('Type', ''), 'status': job.get('Status', '')}
         if with_allocations:
-            allocs = client.get('/v1/job/%s/allocations' % quote(entry['id'], safe='')) or []
+            allocs = client.get('/v1/job/%s/allocations?namespace=%s' % (
+                quote(entry['id'], safe=''), quote(entry['namespace'], safe=''))) or []
             entry['running_allocations'] = sorted(
                 a.get('TaskGroup', '') for a in allocs if a.get('ClientStatus') == 'running')
         facts['jobs'].append(entry)
     if with_allocations:
-        facts['host_ports'] = allocated_host_ports(client.get('/v1/allocations?resources=true') or [], node_id)
+        facts['host_ports'] = allocated_host_ports(
+            client.get('/v1/allocations?resources=true&namespace=*') or [], node_id)
     return facts
 
 
@@ -133,17 +152,28 @@ def allocated_host_ports(allocs: list, node_id: str) -> list[dict]:
     return sorted(ports, key=lambda p: (p['port'], p['job']))
 
 
+def _job_key(job: dict) -> str:
+    """A job's name in messages: its ID, prefixed by its namespace outside "default"
+    (records written before namespaces were read have none: "default")."""
+    namespace = job.get('namespace') or 'default'
+    return job['id'] if namespace == 'default' else '%s/%s' % (namespace, job['id'])
+
+
 def workload_differences(old: dict, new: dict) -> list:
     """One line per job or held host port that differs between two workload records."""
     lines = []
-    before = dict((j['id'], j) for j in old['jobs'])
-    after = dict((j['id'], j) for j in new['jobs'])
+    before = dict((_job_key(j), j) for j in old['jobs'])
+    after = dict((_job_key(j), j) for j in new['jobs'])
+
+    def same(a, b):
+        return dict(a, namespace=a.get('namespace') or 'default') == dict(b, namespace=b.get('namespace') or 'default')
+
     for job in sorted(set(before) | set(after)):
         if job not in after:
             lines.append('job %s: gone' % job)
         elif job not in before:
             lines.append('job %s: new' % job)
-        elif before[job] != after[job]:
+        elif not same(before[job], after[job]):
             lines.append('job %s: %s -> %s' % (job, before[job], after[job]))
     old_ports = sorted((p['port'], p['job']) for p in old['host_ports'])
     new_ports = sorted((p['port'], p['job']) for p in new['host_ports'])

@@ -157,7 +157,10 @@ arch:
   type: str
   sample: arm64
 nomad:
-  description: What the Nomad agent reported; C(reachable=false) with C(error) when it could not be asked.
+  description:
+    - What the Nomad agent reported (jobs of every namespace); C(reachable=false) with C(error)
+      when it could not be reached. A 403 (ACLs on, the token lacks C(agent:read) or
+      C(namespace:read-job)) fails the module instead, naming the capability.
   returned: always
   type: dict
   sample: {"reachable": true, "min_dynamic_port": 20000, "max_dynamic_port": 32000, "bridge_subnet": "172.26.64.0/20", "jobs": []}
@@ -225,6 +228,11 @@ def main():
     if params['query_nomad']:
         try:
             nomad = nomad_api.summarize(nomad_api.NomadClient.from_params(params))
+        except nomad_api.NomadForbidden as exc:
+            # Not "unreachable": falling back to Nomad's defaults would check the plan
+            # against ports and jobs this agent may not have.
+            module.fail_json(msg='the Nomad agent at %s refused the token: %s' % (params['nomad_addr'], exc),
+                             nomad={'reachable': True, 'forbidden': True, 'error': str(exc), 'addr': params['nomad_addr']})
         except nomad_api.NomadError as exc:
             nomad = {'reachable': False, 'error': str(exc), 'addr': params['nomad_addr']}
 

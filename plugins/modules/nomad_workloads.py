@@ -62,11 +62,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 jobs:
-  description: Jobs now, with their running allocations (task groups). Empty when an existing record is kept.
+  description:
+    - Jobs of every namespace now, with their running allocations (task groups). Empty when
+      an existing record is kept. Records written without C(namespace) compare as V(default).
   returned: always
   type: list
   elements: dict
-  sample: [{"id": "minio", "type": "service", "status": "running", "running_allocations": ["minio"]}]
+  sample: [{"id": "minio", "namespace": "default", "type": "service", "status": "running", "running_allocations": ["minio"]}]
 host_ports:
   description: Host ports held by running allocations on this node. Empty when an existing record is kept.
   returned: always

@@ -12,11 +12,14 @@ Nomad HTTP API (https://developer.hashicorp.com/nomad/api-docs), on --nomad-port
                                 Reserved.ReservedPorts,BridgeNetworkSubnet,BridgeNetworkName},
                                 config.NodeName, member.Name, stats.client.node_id
   GET /v1/status/leader         "ip:4647"
-  GET /v1/jobs                  [{ID, Name, Type, Status, Datacenters}]
-  GET /v1/job/<id>/allocations  [{ID, JobID, TaskGroup, NodeID, NodeName, ClientStatus}]
+  GET /v1/jobs                  [{ID, Name, Namespace, Type, Status, Datacenters}]
+  GET /v1/job/<id>/allocations  [{ID, JobID, Namespace, TaskGroup, NodeID, NodeName, ClientStatus}]
   GET /v1/allocations?resources=true
                                 as above plus AllocatedResources.Shared.Ports
                                 [{Label, Value, To, HostIP}]
+  The three job/allocation endpoints take ?namespace= (default "default"; "*" is every
+  namespace), as Nomad's do. With --acl-token, every path but /v1/status/leader answers
+  403 "Permission denied" unless X-Nomad-Token carries that token (Nomad with ACLs on).
 Consul HTTP API (https://developer.hashicorp.com/consul/api-docs), on --consul-port (8500):
   GET /v1/agent/self            Config.{Datacenter,NodeName}, DebugConfig.DNSPort
   GET /v1/catalog/services      {name: [tags]}
@@ -72,19 +75,24 @@ class Cluster:
             'stats': {'client': {'node_id': node_id(a.node_name), 'known_servers': a.address + ':4647'}},
         }
 
-    def job_stubs(self) -> list:
-        return [{'ID': j['id'], 'Name': j['id'], 'Type': j.get('type', 'service'), 'Status': 'running',
-                 'Datacenters': ['dc1']} for j in self.jobs]
+    @staticmethod
+    def in_namespace(job: dict, namespace: str) -> bool:
+        return namespace == '*' or job.get('namespace', 'default') == namespace
 
-    def allocations(self, job: str | None = None, resources: bool = False) -> list:
+    def job_stubs(self, namespace: str = 'default') -> list:
+        return [{'ID': j['id'], 'Name': j['id'], 'Namespace': j.get('namespace', 'default'),
+                 'Type': j.get('type', 'service'), 'Status': 'running', 'Datacenters': ['dc1']}
+                for j in self.jobs if self.in_namespace(j, namespace)]
+
+    def allocations(self, job: str | None = None, resources: bool = False, namespace: str = 'default') -> list:
         out = []
         for j in self.jobs:
-            if job is not None and j['id'] != job:
+            if (job is not None and j['id'] != job) or not self.in_namespace(j, namespace):
                 continue
             for group in j.get('groups', []):
                 alloc = {
                     'ID': str(uuid.uuid5(uuid.NAMESPACE_URL, '%s/%s/%s' % (j['id'], group['name'], group['node']))),
-                    'JobID': j['id'], 'TaskGroup': group['name'], 'Name': '%s.%s[0]' % (j['id'], group['name']),
+                    'JobID': j['id'], 'Namespace': j.get('namespace', 'default'), 'TaskGroup': group['name'], 'Name': '%s.%s[0]' % (j['id'], group['name']),
                     'NodeID': node_id(group['node']), 'NodeName': group['node'],
                     'ClientStatus': 'running', 'DesiredStatus': 'run',
                 }
@@ -115,20 +123,25 @@ def make_handler(cluster: Cluster, kind: str):
             url = urlparse(self.path)
             query = parse_qs(url.query)
             path = url.path
+            namespace = (query.get('namespace') or ['default'])[0]
             if kind == 'nomad':
+                token = cluster.args.acl_token
+                if token and path != '/v1/status/leader' and self.headers.get('X-Nomad-Token') != token:
+                    return self._send(403, b'Permission denied')
                 if path == '/v1/agent/self':
                     return self._send(200, cluster.agent_self())
                 if path == '/v1/status/leader':
                     return self._send(200, '%s:4647' % cluster.args.address)
                 if path == '/v1/jobs':
-                    return self._send(200, cluster.job_stubs())
+                    return self._send(200, cluster.job_stubs(namespace))
                 if path.startswith('/v1/job/') and path.endswith('/allocations'):
                     job = unquote(path[len('/v1/job/'):-len('/allocations')])
-                    if job not in [j['id'] for j in cluster.jobs]:
+                    if job not in [j['id'] for j in cluster.jobs if cluster.in_namespace(j, namespace)]:
                         return self._send(404, b'job not found')
-                    return self._send(200, cluster.allocations(job))
+                    return self._send(200, cluster.allocations(job, namespace=namespace))
                 if path == '/v1/allocations':
-                    return self._send(200, cluster.allocations(resources=query.get('resources') == ['true']))
+                    return self._send(200, cluster.allocations(resources=query.get('resources') == ['true'],
+                                                               namespace=namespace))
             if kind == 'consul':
                 if path == '/v1/agent/self':
                     return self._send(200, {'Config': {'Datacenter': 'dc1', 'NodeName': cluster.args.node_name},
@@ -216,6 +229,7 @@ def main(argv=None) -> int:
     p.add_argument('--reserved-ports', default='')
     p.add_argument('--bridge-subnet', default='172.26.64.0/20')
     p.add_argument('--tcp', default='', help='comma-separated plain TCP ports')
+    p.add_argument('--acl-token', default='', help='answer 403 unless X-Nomad-Token is this')
     args = p.parse_args(argv)
     fixture = {}
     if args.jobs:

@@ -7,6 +7,8 @@ Nomad HTTP API the client uses; Nomad itself cannot be installed on the test mac
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,12 +28,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope='module')
-def nomad_standin():
+def _start(jobs: Path, *extra: str):
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(STANDINS / 'nomad_agent.py'), '--node-name', 'hestia',
-                             '--address', '127.0.0.1', '--jobs', str(STANDINS / 'nomad_jobs.json'),
-                             '--nomad-port', str(port), '--max-dynamic-port', '31000', '--reserved-ports', '22,80'])
+                             '--address', '127.0.0.1', '--jobs', str(jobs),
+                             '--nomad-port', str(port), '--max-dynamic-port', '31000', '--reserved-ports', '22,80']
+                            + list(extra))
     deadline = time.time() + 10
     while time.time() < deadline:
         try:
@@ -39,7 +41,28 @@ def nomad_standin():
             break
         except OSError:
             time.sleep(0.05)
-    yield 'http://127.0.0.1:%d' % port
+    return proc, 'http://127.0.0.1:%d' % port
+
+
+@pytest.fixture(scope='module')
+def nomad_standin():
+    proc, url = _start(STANDINS / 'nomad_jobs.json')
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope='module')
+def nomad_with_acls(tmp_path_factory):
+    """Nomad with ACLs on and a job in a second namespace (media)."""
+    fixture = json.loads((STANDINS / 'nomad_jobs.json').read_text())
+    fixture['jobs'].append({'id': 'jellyfin', 'namespace': 'media', 'type': 'service',
+                            'groups': [{'name': 'jellyfin', 'node': 'hestia',
+                                        'ports': [{'label': 'http', 'value': 8096}]}]})
+    path = tmp_path_factory.mktemp('nomad') / 'jobs.json'
+    path.write_text(json.dumps(fixture))
+    proc, url = _start(path, '--acl-token', 'reader-token')
+    yield url
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -124,3 +147,40 @@ def test_workload_differences_name_what_changed():
         'job whoami: new',
         "host ports held by allocations: [(9000, 'minio')] -> []",
     ]
+
+
+def test_forbidden_is_its_own_error_naming_the_capability(nomad_with_acls):
+    for token in (None, 'wrong-token'):
+        with pytest.raises(nomad_api.NomadForbidden) as err:
+            nomad_api.summarize(nomad_api.NomadClient(nomad_with_acls, token=token))
+        assert '403 Forbidden' in str(err.value) and 'agent:read' in str(err.value)
+        assert 'wrong-token' not in str(err.value)
+
+
+def test_every_namespace_is_read_and_compared(nomad_with_acls):
+    facts = nomad_api.summarize(nomad_api.NomadClient(nomad_with_acls, token='reader-token'))
+    assert [(j['namespace'], j['id']) for j in facts['jobs']][-1] == ('media', 'jellyfin')
+    assert facts['jobs'][-1]['running_allocations'] == ['jellyfin']
+    assert (8096, 'jellyfin') in [(p['port'], p['job']) for p in facts['host_ports']]
+    after = {'jobs': [dict(j, running_allocations=[]) if j['id'] == 'jellyfin' else j for j in facts['jobs']],
+             'host_ports': facts['host_ports']}
+    assert [line.split(':')[0] for line in nomad_api.workload_differences(facts, after)] == ['job media/jellyfin']
+
+
+def test_records_without_namespaces_compare_as_default():
+    old = {'jobs': [{'id': 'minio', 'running_allocations': ['minio']}], 'host_ports': []}
+    new = {'jobs': [{'id': 'minio', 'namespace': 'default', 'running_allocations': ['minio']}], 'host_ports': []}
+    assert nomad_api.workload_differences(old, new) == []
+
+
+@pytest.mark.parametrize('module', ['coexistence_preflight', 'nomad_workloads'])
+def test_modules_fail_on_403_instead_of_falling_back(nomad_with_acls, tmp_path, module):
+    sys.path.insert(0, str(STANDINS.parent))
+    from modrun import run_module
+    args = {'nomad_addr': nomad_with_acls, 'nomad_token': 'not-the-token'}
+    if module == 'nomad_workloads':
+        args.update(state='snapshot', path=str(tmp_path / 'record.json'))
+    rc, result = run_module(module, args, tmp_path, env=dict(os.environ, NOMAD_TOKEN=''))
+    assert rc != 0 and result.get('failed'), result
+    assert '403 Forbidden' in result['msg'] and 'agent:read' in result['msg']
+    assert 'not-the-token' not in json.dumps(result)
