@@ -1,7 +1,7 @@
 """LAB TEST HELPER: the objects under a prefix of the lab's S3 (SeaweedFS), read and changed
 through its filer HTTP API, as a broken bucket would look to Litestream.
   s3_objects.py FILER BUCKET/PREFIX list            -> {"key": "sha256", ...}
-  s3_objects.py FILER BUCKET/PREFIX corrupt-newest  -> the newest level-0 LTX file, one byte flipped
+  s3_objects.py FILER BUCKET/PREFIX corrupt-newest  -> the newest LTX file of each level, one byte flipped
   s3_objects.py FILER BUCKET/PREFIX delete          -> every object under the prefix removed
 """
 import hashlib
@@ -43,14 +43,19 @@ def main():
     if action == 'list':
         print(json.dumps({k: hashlib.sha256(get(filer, k)).hexdigest() for k in found}, sort_keys=True))
     elif action == 'corrupt-newest':
-        level0 = sorted((k for k in found if '/0000/' in k), key=lambda k: k.rsplit('-', 1)[-1])
-        if not level0:
-            sys.exit('no level-0 LTX file under %s: %s' % (prefix, found))
-        body = bytearray(get(filer, level0[-1]))
-        body[len(body) // 2] ^= 0xFF
-        urllib.request.urlopen(urllib.request.Request(url(filer, level0[-1]), data=bytes(body), method='PUT'),
-                               timeout=10).read()
-        print(json.dumps({'corrupted': level0[-1]}))
+        # The newest files: at every level (incremental, compacted, snapshot) the file that
+        # ends at the replica's highest transaction ID, so no restore path avoids them.
+        ltx = [k for k in found if k.endswith('.ltx')]
+        if not ltx:
+            sys.exit('no LTX file under %s: %s' % (prefix, found))
+        newest = max(int(k.rsplit('-', 1)[-1][:-len('.ltx')], 16) for k in ltx)
+        corrupted = [k for k in ltx if int(k.rsplit('-', 1)[-1][:-len('.ltx')], 16) == newest]
+        for key in corrupted:
+            body = bytearray(get(filer, key))
+            body[len(body) // 2] ^= 0xFF
+            urllib.request.urlopen(urllib.request.Request(url(filer, key), data=bytes(body), method='PUT'),
+                                   timeout=10).read()
+        print(json.dumps({'corrupted': corrupted}))
     elif action == 'delete':
         for k in found:
             urllib.request.urlopen(urllib.request.Request(url(filer, k), method='DELETE'), timeout=10).read()
