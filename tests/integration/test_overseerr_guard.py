@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-import hcl2
 import pytest
 
 from conftest import tool
@@ -22,19 +21,14 @@ MODULE = Path(__file__).resolve().parents[2] / 'terraform' / 'modules-k8s' / 'ov
 
 
 def guard_script(db, conf):
-    with (MODULE / 'main.tf').open() as f:
-        local = {}
-        for entry in hcl2.load(f)['locals']:
-            local.update(entry)
-    script = local['restore_script']
-    script = script.strip('"') if script.startswith('"') else script
+    """The init container's script as main.tf writes it (the restore_script heredoc),
+    with the module's paths replaced by the test's."""
     text = (MODULE / 'main.tf').read_text()
-    # The heredoc as written (python-hcl2 re-quotes it): between restore_script = <<-EOT and EOT.
     body = re.search(r'restore_script = <<-EOT\n(.*?)\n\s*EOT\n', text, re.S).group(1)
     lines = body.split('\n')
-    indent = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
-    body = '\n'.join(l[indent:] for l in lines)
-    assert '${local.db_path}' in body and '${local.litestream_conf}' in body and script
+    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    body = '\n'.join(line[indent:] for line in lines)
+    assert '${local.db_path}' in body and '${local.litestream_conf}' in body
     return body.replace('${local.db_path}', str(db)).replace('${local.litestream_conf}', str(conf))
 
 

