@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from typing import Callable
+from xml.etree import ElementTree
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
 
@@ -154,25 +155,55 @@ def collect_cgroups() -> dict:
             'boot_cmdline_file': boot_cmdline, 'board': model}
 
 
-def collect_firewalld(run: Runner) -> dict:
+FIREWALLD_SERVICE_DIRS = ('/etc/firewalld/services', '/usr/lib/firewalld/services')
+
+
+def service_ports_from_xml(name: str, dirs=FIREWALLD_SERVICE_DIRS) -> list[str] | None:
+    """A firewalld service's ports (``8080/tcp``) from its definition file, the one in
+    /etc/firewalld overriding the packaged one; None when no file defines it."""
+    for directory in dirs:
+        path = os.path.join(directory, name + '.xml')
+        if os.path.isfile(path):
+            try:
+                root = ElementTree.parse(path).getroot()
+            except (ElementTree.ParseError, OSError):
+                return None
+            return ['%s/%s' % (p.get('port'), p.get('protocol')) for p in root.iter('port')
+                    if p.get('port') and p.get('protocol')]
+    return None
+
+
+def collect_firewalld(run: Runner, service_dirs=FIREWALLD_SERVICE_DIRS,
+                      firewalld_conf: str = '/etc/firewalld/firewalld.conf') -> dict:
+    """firewalld's zones (one ``--list-all-zones``, which fails when firewalld is not
+    running and, from firewalld 2.0, marks the default zone - else firewalld.conf names
+    it) and the ports of the default zone's services,
+    read from their definition files (``--info-service`` only for a service without one)."""
     facts = {'installed': tool_available('firewall-cmd'), 'running': False, 'default_zone': '',
              'zones': {}, 'service_ports': {}}
     if not facts['installed']:
         return facts
-    rc, out, _err = run(['firewall-cmd', '--state'])
-    facts['running'] = rc == 0 and out.strip() == 'running'
-    if not facts['running']:
+    rc, out, _err = run(['firewall-cmd', '--list-all-zones'])
+    if rc != 0:
         return facts
-    _rc, out, _err = run(['firewall-cmd', '--get-default-zone'])
-    facts['default_zone'] = out.strip()
-    _rc, out, _err = run(['firewall-cmd', '--list-all-zones'])
+    facts['running'] = True
     facts['zones'] = netparse.parse_firewalld_zones(out)
-    services = set()
-    for zone in facts['zones'].values():
-        services.update(zone.get('services', []))
-    for service in sorted(services):
-        rc, out, _err = run(['firewall-cmd', '--info-service=%s' % service])
-        facts['service_ports'][service] = netparse.parse_firewalld_service_ports(out) if rc == 0 else []
+    facts['default_zone'] = next((name for name, zone in facts['zones'].items() if zone.get('default')), '')
+    if not facts['default_zone']:  # firewalld before 2.0 does not mark it: its config names it
+        conf = read_text(firewalld_conf, '') or ''
+        facts['default_zone'] = next((line.split('=', 1)[1].strip() for line in conf.splitlines()
+                                      if line.startswith('DefaultZone=')), '')
+        if facts['default_zone'] not in facts['zones']:
+            facts['default_zone'] = ''
+    if not facts['default_zone']:
+        _rc, out, _err = run(['firewall-cmd', '--get-default-zone'])
+        facts['default_zone'] = out.strip()
+    for service in sorted(facts['zones'].get(facts['default_zone'], {}).get('services', [])):
+        ports = service_ports_from_xml(service, service_dirs)
+        if ports is None:
+            rc, out, _err = run(['firewall-cmd', '--info-service=%s' % service])
+            ports = netparse.parse_firewalld_service_ports(out) if rc == 0 else []
+        facts['service_ports'][service] = ports
     return facts
 
 

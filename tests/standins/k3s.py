@@ -24,7 +24,8 @@ on, against the lab's real K3s server:
   /var/lib/cni/networks/cbr0 (and, where iptables works, KUBE-*, FLANNEL-* and cbr0 CNI
   chains, put back every 5 s after a flush). They notify systemd (Type=notify, READY=1)
   and listen on 10250 (servers also 6443) until stopped; like K3s they leave that state.
-- `k3s kubectl get --raw /readyz` prints `ok` once joined.
+- `k3s kubectl get --raw /readyz` prints `ok` once joined, and
+  `k3s kubectl [--kubeconfig F] get node <name> -o jsonpath=...Ready...` prints `True`.
 Nothing else of Kubernetes is implemented.
 """
 
@@ -373,8 +374,15 @@ def run(argv, role):
 
 
 def kubectl(argv):
+    if argv[:1] == ['--kubeconfig']:
+        argv = argv[2:]
     if argv[:3] == ['get', '--raw', '/readyz'] and os.path.exists(JOINED):
         print('ok')
+        return 0
+    # The node's own Ready condition, which the stand-in keeps True in the real API once
+    # joined (the k3s role asks with the kubelet's kubeconfig after a start).
+    if argv[:2] == ['get', 'node'] and 'jsonpath' in ' '.join(argv) and os.path.exists(JOINED):
+        print('True')
         return 0
     sys.stderr.write('the lab\'s arm64 K3s stand-in has no kubectl (%s); use the server\'s\n' % ' '.join(argv))
     return 1

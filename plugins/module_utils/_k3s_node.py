@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A K3s node's state read in one pass (files, unit, tools on PATH, firewalld), and the
+start or restart of its unit waited for until the node is Ready.
+
+``run`` arguments are callables ``run(argv) -> (rc, stdout, stderr)`` (the module's
+``run_command``), so tests drive these functions with real commands or recorded answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from typing import Callable
+
+Run = Callable[[list], tuple]
+
+UNIT_PROPERTIES = ('LoadState', 'ActiveState', 'SubState', 'Result', 'NRestarts', 'UnitFileState',
+                   'ActiveEnterTimestampMonotonic')
+ACTIVE_STATES = ('active', 'activating', 'reloading')
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_path(path: str) -> dict:
+    """What a path is: ``exists``, ``type`` (file, directory, link, other), ``mode``
+    (``'0644'``), ``sha256`` for a regular file, ``target`` for a symlink (not followed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {'exists': False}
+    out = {'exists': True, 'mode': '%04o' % stat.S_IMODE(st.st_mode)}
+    if stat.S_ISLNK(st.st_mode):
+        out.update(type='link', target=os.readlink(path))
+    elif stat.S_ISDIR(st.st_mode):
+        out['type'] = 'directory'
+    elif stat.S_ISREG(st.st_mode):
+        out.update(type='file', size=st.st_size, sha256=_sha256(path))
+    else:
+        out['type'] = 'other'
+    return out
+
+
+def parse_show(text: str) -> dict:
+    """``systemctl show`` output (``Key=value`` lines) as a dict."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition('=')
+        if sep:
+            out[key] = value
+    return out
+
+
+def unit_state(run: Run, name: str) -> dict:
+    """The unit's properties (UNIT_PROPERTIES); raises RuntimeError when systemctl fails."""
+    rc, out, err = run(['systemctl', 'show', '--property=' + ','.join(UNIT_PROPERTIES), name])
+    if rc != 0:
+        raise RuntimeError('systemctl show %s failed (rc %s): %s' % (name, rc, (err or out).strip()))
+    return parse_show(out)
+
+
+def _resolve(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def tool_actions(names: list, install_dir: str, binary: str, search_path: str) -> dict:
+    """For each name (kubectl, crictl, ctr): ``link`` when nothing but our K3s answers to it
+    on PATH, ``unlink`` when our link (install_dir/name resolving to the K3s binary) sits
+    beside another tool of that name, ``keep`` when the name belongs to another tool only.
+    ``other`` is that other tool's path. A name already on PATH is never shadowed."""
+    k3s = _resolve(binary)
+    out = {}
+    for name in names:
+        mine = os.path.join(install_dir, name)
+        ours = os.path.islink(mine) and _resolve(mine) == k3s
+        other = ''
+        for directory in search_path.split(':'):
+            candidate = os.path.join(directory, name)
+            if directory and os.path.isfile(candidate) and os.access(candidate, os.X_OK) and _resolve(candidate) != k3s:
+                other = other or candidate
+        if os.path.lexists(mine) and not ours:
+            other = mine  # anything of that name in install_dir that is not our link
+        if not other:
+            out[name] = {'action': 'link', 'other': ''}
+        elif ours:
+            out[name] = {'action': 'unlink', 'other': other}
+        else:
+            out[name] = {'action': 'keep', 'other': other}
+    return out
+
+
+def firewalld_state(zones: list, client_factory=None) -> dict:
+    """``running`` and, per zone, the ports and sources in the runtime and the permanent
+    configuration, read through firewalld's own Python client (one D-Bus connection)."""
+    if client_factory is None:
+        try:
+            from firewall.client import FirewallClient  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            return {'running': False, 'reason': 'no firewalld Python client (python3-firewall)', 'zones': {}}
+        client_factory = FirewallClient
+    try:
+        client = client_factory()
+        if not client.connected:
+            return {'running': False, 'reason': 'firewalld is not running', 'zones': {}}
+        config = client.config()
+        out = {'running': True, 'reason': '', 'zones': {}}
+        for zone in zones:
+            permanent = config.getZoneByName(zone).getSettings()
+            out['zones'][zone] = {
+                'ports': sorted('%s/%s' % (p, proto) for p, proto in client.getPorts(zone)),
+                'sources': sorted(client.getSources(zone)),
+                'permanent_ports': sorted('%s/%s' % (p, proto) for p, proto in permanent.getPorts()),
+                'permanent_sources': sorted(permanent.getSources()),
+            }
+        return out
+    except Exception as exc:  # the client raises dbus and firewall errors alike
+        return {'running': False, 'reason': 'firewalld did not answer: %s' % exc, 'zones': {}}
+
+
+def is_active_since(state: dict, since: str) -> bool:
+    """Active, and (when ``since`` is given) entered active after the timestamp ``since``."""
+    return state.get('ActiveState') == 'active' and (not since or state.get('ActiveEnterTimestampMonotonic') != since)
+
+
+def wait_until(check: Callable[[], tuple], timeout: float, interval: float = 2.0,
+               clock=time.monotonic, sleep=time.sleep) -> tuple:
+    """Call ``check() -> (done, detail)`` until done or ``timeout`` seconds have passed;
+    returns the last ``(done, detail)``. At least one call is made."""
+    deadline = clock() + timeout
+    while True:
+        done, detail = check()
+        if done or clock() >= deadline:
+            return done, detail
+        sleep(min(interval, max(deadline - clock(), 0)))

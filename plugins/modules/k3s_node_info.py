@@ -1,0 +1,158 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 brmartin.k3s_migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: k3s_node_info
+short_description: Read a K3s node's files, unit, tools on PATH and firewalld state in one call
+version_added: 0.2.0
+description:
+  - Reads, in one round trip, what the k3s role would otherwise read with a task each - the
+    type, mode and SHA-256 of each of O(paths), the systemd unit's state, what
+    C(kubectl), C(crictl) and C(ctr) resolve to on PATH, and the ports and sources of
+    firewalld zones (runtime and permanent) - so a re-run that changes nothing skips the
+    tasks whose inputs already match.
+  - Changes nothing on the host.
+author:
+  - brmartin.k3s_migration maintainers (@brmartin)
+attributes:
+  check_mode:
+    support: full
+    description: Reads only, so check mode runs it as usual.
+  diff_mode:
+    support: none
+    description: Reads only; there is nothing to show a difference of.
+options:
+  paths:
+    description: Files, directories and links to describe (symlinks are not followed).
+    type: list
+    elements: path
+    default: []
+  unit:
+    description: A systemd unit to read (C(systemctl show)); none when empty.
+    type: str
+    default: ''
+  tools:
+    description: Command names to resolve on PATH against O(binary) (see RV(tools)).
+    type: list
+    elements: str
+    default: []
+  install_dir:
+    description: Where the K3s binary and the links to it for O(tools) live.
+    type: path
+    default: /usr/local/bin
+  binary:
+    description: The K3s binary the links of O(tools) point at.
+    type: path
+    default: /usr/local/bin/k3s
+  search_path:
+    description: Directories searched for O(tools) after the module's own PATH.
+    type: str
+    default: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+  firewalld_zones:
+    description:
+      - firewalld zones whose ports and sources to read (runtime and permanent), through
+        firewalld's Python client; none when empty.
+    type: list
+    elements: str
+    default: []
+seealso:
+  - module: brmartin.k3s_migration.k3s_service
+"""
+
+EXAMPLES = r"""
+- name: Read the node's K3s state once
+  brmartin.k3s_migration.k3s_node_info:
+    paths: [/usr/local/bin/k3s, /etc/rancher/k3s/config.yaml]
+    unit: k3s
+    tools: [kubectl, crictl, ctr]
+    firewalld_zones: [public, trusted]
+  register: node
+
+- name: Copy the binary only when it differs from the release's checksum
+  ansible.builtin.copy:
+    src: airgap/k3s
+    dest: /usr/local/bin/k3s
+    mode: "0755"
+  when: node.paths['/usr/local/bin/k3s'].sha256 | default('') != expected_sha256
+"""
+
+RETURN = r"""
+paths:
+  description:
+    - Per path, C(exists) and when it exists C(type) (C(file), C(directory), C(link),
+      C(other)) and C(mode); C(size) and C(sha256) for a file, C(target) for a link.
+  returned: always
+  type: dict
+  sample:
+    /usr/local/bin/k3s: {"exists": true, "type": "file", "mode": "0755", "size": 105044124, "sha256": "9f2c..."}
+    /usr/local/bin/kubectl: {"exists": true, "type": "link", "mode": "0777", "target": "k3s"}
+    /etc/rancher/k3s/config.yaml: {"exists": false}
+unit:
+  description: The unit's properties from C(systemctl show); empty when O(unit) is empty.
+  returned: always
+  type: dict
+  sample: {"LoadState": "loaded", "ActiveState": "active", "SubState": "running", "Result": "success",
+           "NRestarts": "0", "UnitFileState": "enabled", "ActiveEnterTimestampMonotonic": "5123456789"}
+tools:
+  description:
+    - Per name, C(action) - C(link) when nothing but K3s answers to it on PATH, C(unlink)
+      when our link sits beside another tool of that name, C(keep) when the name belongs to
+      another tool only - and C(other), that tool's path.
+  returned: always
+  type: dict
+  sample: {"kubectl": {"action": "link", "other": ""}, "ctr": {"action": "keep", "other": "/usr/bin/ctr"}}
+firewalld:
+  description:
+    - C(running), C(reason) when not, and per zone of O(firewalld_zones) its C(ports),
+      C(sources), C(permanent_ports) and C(permanent_sources), sorted.
+  returned: always
+  type: dict
+  sample: {"running": true, "reason": "", "zones": {"public": {"ports": ["10250/tcp"], "sources": [],
+           "permanent_ports": ["10250/tcp"], "permanent_sources": []}}}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_node as node
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type='list', elements='path', default=[]),
+            unit=dict(type='str', default=''),
+            tools=dict(type='list', elements='str', default=[]),
+            install_dir=dict(type='path', default='/usr/local/bin'),
+            binary=dict(type='path', default='/usr/local/bin/k3s'),
+            search_path=dict(type='str', default='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'),
+            firewalld_zones=dict(type='list', elements='str', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    result = dict(changed=False, unit={}, firewalld={'running': False, 'reason': 'not asked', 'zones': {}})
+    try:
+        result['paths'] = {path: node.describe_path(path) for path in params['paths']}
+    except OSError as exc:
+        module.fail_json(msg='Cannot read %s: %s' % (exc.filename, exc.strerror), **result)
+    if params['unit']:
+        try:
+            result['unit'] = node.unit_state(module.run_command, params['unit'])
+        except RuntimeError as exc:
+            module.fail_json(msg=str(exc), **result)
+    search_path = os.environ.get('PATH', '') + ':' + params['search_path']
+    result['tools'] = node.tool_actions(params['tools'], params['install_dir'], params['binary'], search_path)
+    if params['firewalld_zones']:
+        result['firewalld'] = node.firewalld_state(params['firewalld_zones'])
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

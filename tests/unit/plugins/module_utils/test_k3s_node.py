@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one-pass node reading behind k3s_node_info, on real files and links."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_node as node
+
+
+def test_paths_are_described_without_following_links(tmp_path):
+    f = tmp_path / 'config.yaml'
+    f.write_text('token: x\n')
+    f.chmod(0o600)
+    (tmp_path / 'kubectl').symlink_to('k3s')
+    assert node.describe_path(str(f)) == {'exists': True, 'type': 'file', 'mode': '0600', 'size': 9,
+                                          'sha256': hashlib.sha256(b'token: x\n').hexdigest()}
+    assert node.describe_path(str(tmp_path / 'kubectl')) == {'exists': True, 'type': 'link', 'mode': '0777',
+                                                             'target': 'k3s'}
+    assert node.describe_path(str(tmp_path))['type'] == 'directory'
+    assert node.describe_path(str(tmp_path / 'missing')) == {'exists': False}
+
+
+def _exe(path):
+    path.write_text('#!/bin/sh\n')
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def layout(tmp_path):
+    install, usr = tmp_path / 'local', tmp_path / 'usr'
+    install.mkdir()
+    usr.mkdir()
+    _exe(install / 'k3s')
+    return install, usr, '%s:%s' % (install, usr)
+
+
+def test_a_free_name_is_linked(layout):
+    install, _usr, path = layout
+    assert node.tool_actions(['kubectl'], str(install), str(install / 'k3s'), path) == \
+        {'kubectl': {'action': 'link', 'other': ''}}
+    (install / 'kubectl').symlink_to('k3s')
+    assert node.tool_actions(['kubectl'], str(install), str(install / 'k3s'), path)['kubectl']['action'] == 'link'
+
+
+def test_another_tool_is_kept_and_our_link_beside_it_removed(layout):
+    install, usr, path = layout
+    _exe(usr / 'ctr')
+    assert node.tool_actions(['ctr'], str(install), str(install / 'k3s'), path) == \
+        {'ctr': {'action': 'keep', 'other': str(usr / 'ctr')}}
+    (install / 'ctr').symlink_to('k3s')
+    assert node.tool_actions(['ctr'], str(install), str(install / 'k3s'), path) == \
+        {'ctr': {'action': 'unlink', 'other': str(usr / 'ctr')}}
+
+
+def test_a_file_of_that_name_in_the_install_dir_is_never_replaced(layout):
+    install, _usr, path = layout
+    (install / 'crictl').symlink_to('/nonexistent/crictl')  # a broken link that is not ours
+    assert node.tool_actions(['crictl'], str(install), str(install / 'k3s'), path)['crictl'] == \
+        {'action': 'keep', 'other': str(install / 'crictl')}
+
+
+class _Settings:
+    def __init__(self, ports, sources):
+        self._ports, self._sources = ports, sources
+
+    def getPorts(self):
+        return self._ports
+
+    def getSources(self):
+        return self._sources
+
+
+class _FakeClient:
+    """MOCK of firewalld's Python client (no D-Bus system bus on the test machine)."""
+    connected = True
+
+    def getPorts(self, zone):
+        return {'public': [['10250', 'tcp']], 'trusted': []}[zone]
+
+    def getSources(self, zone):
+        return {'public': [], 'trusted': ['10.42.0.0/16']}[zone]
+
+    def config(self):
+        client = self
+
+        class _Config:
+            def getZoneByName(self, zone):
+                class _Zone:
+                    def getSettings(self):
+                        return _Settings([('10250', 'tcp'), ('8472', 'udp')] if zone == 'public' else [],
+                                         client.getSources(zone))
+                return _Zone()
+        return _Config()
+
+
+def test_firewalld_zones_runtime_and_permanent():
+    out = node.firewalld_state(['public', 'trusted'], client_factory=_FakeClient)
+    assert out['running'] is True
+    assert out['zones']['public'] == {'ports': ['10250/tcp'], 'sources': [],
+                                      'permanent_ports': ['10250/tcp', '8472/udp'], 'permanent_sources': []}
+    assert out['zones']['trusted']['sources'] == ['10.42.0.0/16']
+
+
+def test_firewalld_not_running_is_said():
+    class _Down:
+        connected = False
+    assert node.firewalld_state(['public'], client_factory=_Down) == \
+        {'running': False, 'reason': 'firewalld is not running', 'zones': {}}
+
+
+def test_active_since_needs_a_new_timestamp():
+    state = {'ActiveState': 'active', 'ActiveEnterTimestampMonotonic': '50'}
+    assert node.is_active_since(state, '') is True
+    assert node.is_active_since(state, '50') is False
+    assert node.is_active_since(dict(state, ActiveEnterTimestampMonotonic='90'), '50') is True
+    assert node.is_active_since(dict(state, ActiveState='activating'), '') is False
+
+
+def test_wait_until_stops_at_the_deadline():
+    now = [0.0]
+    calls = []
+
+    def check():
+        calls.append(now[0])
+        return False, 'no'
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    assert node.wait_until(check, 5, interval=2, clock=lambda: now[0], sleep=sleep) == (False, 'no')
+    assert calls == [0.0, 2.0, 4.0, 5.0]
+
+
+def test_service_ports_come_from_the_definition_files(tmp_path):
+    etc, usr = tmp_path / 'etc', tmp_path / 'usr'
+    etc.mkdir()
+    usr.mkdir()
+    (usr / 'ssh.xml').write_text('<service><port protocol="tcp" port="22"/></service>')
+    (usr / 'nomad.xml').write_text('<service><port protocol="tcp" port="4646"/></service>')
+    (etc / 'nomad.xml').write_text('<service><port protocol="tcp" port="4646-4648"/>'
+                                   '<port protocol="udp" port="4648"/></service>')
+    dirs = (str(etc), str(usr))
+    assert hostfacts.service_ports_from_xml('ssh', dirs) == ['22/tcp']
+    assert hostfacts.service_ports_from_xml('nomad', dirs) == ['4646-4648/tcp', '4648/udp']
+    assert hostfacts.service_ports_from_xml('absent', dirs) is None
+
+
+def test_firewalld_is_read_with_one_listing(tmp_path, monkeypatch):
+    services = tmp_path / 'services'
+    services.mkdir()
+    (services / 'ssh.xml').write_text('<service><port protocol="tcp" port="22"/></service>')
+    conf = tmp_path / 'firewalld.conf'
+    conf.write_text('# comment\nDefaultZone=FedoraServer\n')
+    listing = 'FedoraServer (active)\n  target: default\n  services: ssh cockpit\n  ports: 4646/tcp\n\ntrusted\n  sources: \n'
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        if argv == ['firewall-cmd', '--list-all-zones']:
+            return 0, listing, ''
+        if argv == ['firewall-cmd', '--info-service=cockpit']:
+            return 0, 'cockpit\n  ports: 9090/tcp\n', ''
+        raise AssertionError(argv)
+
+    monkeypatch.setattr(hostfacts, 'tool_available', lambda name: True)
+    facts = hostfacts.collect_firewalld(run, service_dirs=(str(services),), firewalld_conf=str(conf))
+    assert facts['running'] is True and facts['default_zone'] == 'FedoraServer'
+    assert facts['service_ports'] == {'cockpit': ['9090/tcp'], 'ssh': ['22/tcp']}
+    # one listing, and --info-service only for the service without a definition file here
+    assert calls == [['firewall-cmd', '--list-all-zones'], ['firewall-cmd', '--info-service=cockpit']]
+
+
+def test_firewalld_not_running_costs_one_call(monkeypatch):
+    monkeypatch.setattr(hostfacts, 'tool_available', lambda name: True)
+    calls = []
+    facts = hostfacts.collect_firewalld(lambda argv: calls.append(argv) or (252, '', 'FirewallD is not running'))
+    assert facts['running'] is False and len(calls) == 1
+    assert os.path.basename(calls[0][0]) == 'firewall-cmd'
