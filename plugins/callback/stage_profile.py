@@ -55,26 +55,25 @@ def summarize(plays: list[dict[str, Any]]) -> dict[str, Any]:
     return {"seconds": round(sum(p["seconds"] for p in plays), 1), "hosts": hosts}
 
 
-def render(plays: list[dict[str, Any]]) -> list[str]:
-    """The text table: per play its wall time, then one line per host."""
-    lines = []
-    for play in plays:
-        lines.append(f"{play['seconds']:7.1f} s  {play['name']}")
-        for name in sorted(play["hosts"]):
-            h = play["hosts"][name]
-            lines.append(
-                f"           {name:<12} {h['tasks']:3d} tasks run, {h['changed']:3d} changed,"
-                f" {h['skipped']:3d} skipped, {h['seconds']:6.1f} s in tasks"
-            )
-    total = summarize(plays)
-    lines.append(f"{total['seconds']:7.1f} s  all plays")
-    for name in sorted(total["hosts"]):
-        h = total["hosts"][name]
+def _block(title: str, seconds: float, hosts: dict[str, dict[str, Any]]) -> list[str]:
+    """A play's (or the total's) line, then one line per host."""
+    lines = [f"{seconds:7.1f} s  {title}"]
+    for name in sorted(hosts):
+        h = hosts[name]
         lines.append(
             f"           {name:<12} {h['tasks']:3d} tasks run, {h['changed']:3d} changed,"
             f" {h['skipped']:3d} skipped, {h['seconds']:6.1f} s in tasks"
         )
     return lines
+
+
+def render(plays: list[dict[str, Any]]) -> list[str]:
+    """The text table: per play its wall time and hosts, then the same for all plays."""
+    lines = []
+    for play in plays:
+        lines += _block(play["name"], play["seconds"], play["hosts"])
+    total = summarize(plays)
+    return lines + _block("all plays", total["seconds"], total["hosts"])
 
 
 class CallbackModule(CallbackBase):
