@@ -16,11 +16,19 @@ description:
     content checksum and row counts with a consistent read-only read of the live database.
   - Does not trust Litestream's exit code (a restore exits 0 with an older database when
     the newest replica files are missing) - the replica's position is listed first and the
-    restore must reach it, and the content must match the live database or lag it by at
-    most O(max_lag_seconds) (the time since the replica's newest file).
-  - Fails, loudly, when the live database is empty or holds fewer rows than the replica -
-    a service that started on an empty database after a failed restore, about to
-    replicate it over the good backup.
+    restore must reach it.
+  - When the content differs, positions decide. The live database's position is read from
+    Litestream's own state beside it (O(state_dir)): its LTX files carry transaction IDs and
+    the time each was captured. Live ahead of the replica - the lag is the age of the oldest
+    transaction the replica lacks (RV(evidence=ltx-position)), so a database quiet for an
+    hour that takes one write is seconds behind, not an hour. The same position - changes
+    Litestream has not captured yet; it gets O(capture_seconds) to capture them, else the lag
+    is counted from its last capture (RV(evidence=uncaptured)).
+  - Fails, loudly (C(DANGER)), when the live database's position is behind the replica's, it
+    has no position while the replica has data, or it holds no rows over a replica that has
+    some - a service that started on an empty or stale database after a failed restore,
+    about to replicate it over the good backup. Fewer rows alone is not DANGER: a
+    legitimate delete not yet replicated is behind, within O(max_lag_seconds) or not.
   - Fails when the replica is missing, cannot be restored, restores a corrupt database,
     or is behind beyond the allowed lag. Leaves no temporary files.
   - Litestream runs with an explicit environment (C(PATH), C(HOME), the credentials and
@@ -83,9 +91,23 @@ options:
   max_lag_seconds:
     description:
       - How far the replica may be behind the live database, in seconds, when their content
-        differs. Set it above Litestream's C(sync-interval).
+        differs, counted from the oldest change the replica lacks. Set it above Litestream's
+        C(sync-interval).
+      - V(0) fails on any difference.
     type: int
     default: 600
+  state_dir:
+    description:
+      - Litestream's local state for O(db_path) (its C(meta-path)), read for the live
+        database's position. Litestream 0.5's default, C(.<name>-litestream) beside the
+        database, otherwise.
+    type: path
+  capture_seconds:
+    description:
+      - How long to wait for Litestream to capture live changes its state does not hold yet
+        (it reads the WAL every second) before counting the lag from its last capture.
+    type: int
+    default: 5
   check:
     description: Integrity check run on both databases (see M(brmartin.k3s_migration.sqlite_integrity)).
     type: str
@@ -98,6 +120,8 @@ options:
 notes:
   - The replica and the live database are read a moment apart, restore first; a live
     database that changes in between can only be ahead of the replica.
+  - Run it where Litestream's local state is readable - on the node that holds the
+    database's volume, not on a copy of the database alone.
 seealso:
   - module: brmartin.k3s_migration.sqlite_integrity
 """
@@ -170,10 +194,37 @@ restored_txid:
   type: str
   sample: "0000000000000004"
 lag_seconds:
-  description: 0 when the content matches, otherwise seconds since the replica's newest file.
+  description:
+    - 0 when the content matches, otherwise the seconds since RV(lag_since), rounded up.
   returned: success, and on failure when measured
   type: int
   sample: 0
+evidence:
+  description:
+    - What the verdict rests on. V(content) - the checksums are equal. V(ltx-position) - the
+      live database's Litestream position is ahead of the replica's; the lag is the age of the
+      oldest transaction the replica lacks. V(uncaptured) - the same position but different
+      content; Litestream did not capture the changes within O(capture_seconds), the lag is
+      counted from its last capture.
+  returned: success, and on failure when measured
+  type: str
+  sample: ltx-position
+live_txid:
+  description: The live database's Litestream position (hex), from its local LTX files.
+  returned: when the content differs
+  type: str
+  sample: "0000000000000005"
+oldest_unreplicated_txid:
+  description: The first transaction of the live database the replica lacks (hex).
+  returned: when RV(evidence=ltx-position)
+  type: str
+  sample: "0000000000000005"
+lag_since:
+  description: When the lag started - the capture time of RV(oldest_unreplicated_txid), or of
+    Litestream's last capture with RV(evidence=uncaptured) (UTC, milliseconds).
+  returned: when the content differs and the positions were compared
+  type: str
+  sample: "2026-11-26T08:39:56.491Z"
 """
 
 import os
@@ -213,6 +264,8 @@ def main():
             max_lag_seconds=dict(type='int', default=600),
             check=dict(type='str', choices=['quick', 'full'], default='full'),
             tmp_dir=dict(type='path'),
+            state_dir=dict(type='path'),
+            capture_seconds=dict(type='int', default=5),
         ),
         required_one_of=[('config', 'replica_url')],
         mutually_exclusive=[('config', 'replica_url')],
@@ -221,6 +274,8 @@ def main():
     p = module.params
     if p['max_lag_seconds'] < 0:
         module.fail_json(msg='max_lag_seconds must be 0 or more, got %d' % p['max_lag_seconds'])
+    if p['capture_seconds'] < 0:
+        module.fail_json(msg='capture_seconds must be 0 or more, got %d' % p['capture_seconds'])
     if p['config'] and not os.path.isfile(p['config']):
         module.fail_json(msg='Litestream configuration %s does not exist' % p['config'])
     if p['tmp_dir'] and not os.path.isdir(p['tmp_dir']):
@@ -241,10 +296,11 @@ def main():
     src = litestream.source(p['config'], p['db_path'], url)
     try:
         result = litestream.verify(_runner(module), binary, src, env, p['db_path'], p['max_lag_seconds'],
-                                   p['check'], p['tmp_dir'])
+                                   p['check'], p['tmp_dir'], state=p['state_dir'],
+                                   capture_seconds=p['capture_seconds'])
     except (litestream.ReplicaMissing, litestream.ReplicaCorrupt) as exc:
         module.fail_json(msg='replica of %s: %s' % (p['db_path'], exc), **exc.details)
-    except litestream.LitestreamError as exc:  # live missing or behind, replica behind, command failed
+    except litestream.LitestreamError as exc:  # live missing or DANGER, replica behind, command failed
         module.fail_json(msg=str(exc), **exc.details)
     module.exit_json(changed=False, **result)
 

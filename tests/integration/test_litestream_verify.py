@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -85,6 +86,38 @@ class Replication:
             time.sleep(0.3)
         raise AssertionError('Litestream did not replicate past transaction %d within %ss:\n%s'
                              % (above, timeout, (self.workdir / 'replicate.log').read_text()[-3000:]))
+
+    def local_txid(self):
+        """The live database's Litestream position, from the LTX files of its local state."""
+        state = self.workdir / '.db.sqlite3-litestream' / 'ltx'
+        names = [p.name for p in state.glob('*/*.ltx')] if state.exists() else []
+        return max((int(n.split('-')[1].split('.')[0], 16) for n in names), default=0)
+
+    def start_slow(self):
+        """Litestream for the same database and state, uploading once an hour: it captures
+        changes locally at once and the replica does not get them (a slow or stalled upload)."""
+        config = json.loads(self.config.read_text())
+        config['dbs'][0]['replica']['sync-interval'] = '1h'
+        slow = self.workdir / 'litestream-slow.yml'
+        slow.write_text(json.dumps(config))
+        self.log = open(self.workdir / 'replicate.log', 'a')
+        self.proc = subprocess.Popen([tool('litestream'), 'replicate', '-config', str(slow)],
+                                     env=self.env(), stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_captured(self, above, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.local_txid() > above:
+                return self.local_txid()
+            time.sleep(0.2)
+        raise AssertionError('Litestream did not capture past transaction %d within %ss' % (above, timeout))
+
+    def delete_newest(self, newest):
+        """Every replica object that ends at the newest transaction (its L0 file, compactions)."""
+        gone = [k for k in self.keys() if k.endswith('-%016x.ltx' % newest)]
+        assert gone, self.keys()
+        for key in gone:
+            self.s3.delete(key)
 
     def keys(self):
         return self.s3.list('%s/%s' % (BUCKET, self.name))
@@ -164,12 +197,10 @@ def test_newest_replica_files_deleted_fails(replication, tmp_path):
     first = replication.wait_replicated(replication.write(10))
     time.sleep(1.2)
     newest = replication.wait_replicated(replication.write(10))
+    written = time.time()
     replication.stop()
     time.sleep(3)
-    gone = [k for k in replication.keys() if k.endswith('-%016x.ltx' % newest)]
-    assert gone, replication.keys()
-    for key in gone:
-        replication.s3.delete(key)
+    replication.delete_newest(newest)
     # The trap this module exists for: Litestream restores an older database and exits 0.
     plain = replication.litestream('restore', '-o', str(tmp_path / 'plain.db'), '-config',
                                    str(replication.config), str(replication.db))
@@ -179,9 +210,52 @@ def test_newest_replica_files_deleted_fails(replication, tmp_path):
     rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=2), tmp_path)
     assert rc == 1
     assert 'behind the live database' in result['msg']
-    assert result['lag_seconds'] >= 3 and result['match'] is False
+    assert result['match'] is False and result['evidence'] == 'ltx-position'
+    # behind by the missing file's age: from its capture (just after the write) to now
+    assert 3 <= result['lag_seconds'] <= time.time() - written + 2, result
     assert int(result['replica_txid'], 16) == first
+    assert int(result['oldest_unreplicated_txid'], 16) == first + 1 and int(result['live_txid'], 16) >= newest
     assert result['restored_tables']['media_request'] == 50 and result['live_tables']['media_request'] == 60
+
+
+def test_quiet_database_then_one_write_is_not_an_old_lag(replication, tmp_path):
+    """Quiet for longer than the allowed lag, then one write the replica does not have yet:
+    behind by that write's age, not by the quiet time (the replica's newest file is old)."""
+    replica = replication.wait_replicated(0)
+    replication.stop()
+    time.sleep(6)  # quiet: the replica's newest file is now older than max_lag_seconds below
+    replication.start_slow()
+    time.sleep(2)  # its start-up upload done
+    replication.write(1)
+    replication.wait_captured(replica)
+    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=4), tmp_path)
+    assert rc == 0, result['msg']
+    assert result['match'] is False and result['evidence'] == 'ltx-position'
+    assert result['lag_seconds'] <= 4 and int(result['replica_txid'], 16) == replica
+    assert result['live_tables']['media_request'] == 41 and result['restored_tables']['media_request'] == 40
+    # zero tolerance: any difference fails, however young
+    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=0), tmp_path)
+    assert rc == 1 and '(allowed 0 s)' in result['msg'], result['msg']
+
+
+def test_unreplicated_delete_is_behind_not_danger(replication, tmp_path):
+    before = replication.replica_txid()
+    conn = sqlite3.connect(str(replication.db))
+    conn.execute('DELETE FROM media_request WHERE id > 30')  # the operator removed requests
+    conn.commit()
+    conn.close()
+    newest = replication.wait_replicated(before)
+    replication.stop()
+    replication.delete_newest(newest)  # ... and the replica did not get the delete
+    rc, result = run_module('litestream_verify', replication.args(), tmp_path)
+    assert rc == 0, result['msg']
+    assert result['evidence'] == 'ltx-position' and result['match'] is False
+    assert result['live_tables']['media_request'] == 30 and result['restored_tables']['media_request'] == 40
+    time.sleep(2.2)
+    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=1), tmp_path)
+    assert rc == 1 and not result['msg'].startswith('DANGER')
+    assert 'behind the live database (allowed 1 s)' in result['msg']
+    assert 'fewer rows in media_request: a delete not replicated yet' in result['msg']
 
 
 def test_flipped_byte_in_a_replica_object_fails(replication, tmp_path):
@@ -203,38 +277,47 @@ def test_flipped_byte_in_a_replica_object_fails(replication, tmp_path):
 
 
 def test_live_ahead_beyond_the_lag_fails_and_reports_it(replication, tmp_path):
+    """Litestream stopped, then writes: nothing captures them, the lag counts from its last capture."""
     replication.stop()
     time.sleep(2.5)
     replication.write(5)
-    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=1), tmp_path)
+    args = replication.args(max_lag_seconds=1, capture_seconds=1)
+    rc, result = run_module('litestream_verify', args, tmp_path)
     assert rc == 1
     assert 'behind the live database (allowed 1 s)' in result['msg']
-    assert result['lag_seconds'] >= 2 and result['match'] is False
+    assert 'did not capture it within 1 s - is Litestream running' in result['msg']
+    assert result['lag_seconds'] >= 3 and result['match'] is False and result['evidence'] == 'uncaptured'
     assert result['live_tables']['media_request'] == 45 and result['restored_tables']['media_request'] == 40
-    rc, result = run_module('litestream_verify', replication.args(max_lag_seconds=600), tmp_path)
-    assert rc == 0 and result['match'] is False and result['lag_seconds'] >= 2
+    rc, result = run_module('litestream_verify', dict(args, max_lag_seconds=600), tmp_path)
+    assert rc == 0 and result['match'] is False and result['lag_seconds'] >= 3
 
 
-@pytest.mark.parametrize('damage', ['empty', 'missing'])
+@pytest.mark.parametrize('damage', ['empty', 'empty-new-volume', 'missing'])
 def test_empty_or_missing_live_database_fails_loudly(replication, tmp_path, damage):
     replication.stop()
     for suffix in ('', '-wal', '-shm'):
         path = str(replication.db) + suffix
         if os.path.exists(path):
             os.unlink(path)
-    if damage == 'empty':  # what a pod started after a failed restore has
+    if damage == 'empty-new-volume':  # a fresh claim: no Litestream state beside the database either
+        shutil.rmtree(str(replication.workdir / '.db.sqlite3-litestream'))
+    if damage != 'missing':  # what a pod started after a failed restore has
         conn = sqlite3.connect(str(replication.db))
         conn.execute('CREATE TABLE media_request (id INTEGER PRIMARY KEY, title TEXT, status INTEGER)')
         conn.commit()
         conn.close()
     rc, result = run_module('litestream_verify', replication.args(), tmp_path)
     assert rc == 1
-    if damage == 'empty':
-        assert result['msg'].startswith('DANGER: the live database')
-        assert 'holds 0 rows, the replica 40' in result['msg']
-    else:
+    if damage == 'missing':
         assert 'does not exist' in result['msg'] and 'the replica holds 40 rows' in result['msg']
         assert not replication.db.exists()
+        return
+    assert result['msg'].startswith('DANGER: the live database'), result['msg']
+    assert 'it holds 0 rows, the replica 40' in result['msg']
+    if damage == 'empty':
+        assert 'holds no rows at all over a replica with data' in result['msg']
+    else:
+        assert 'has no Litestream position' in result['msg'] and result['live_txid'] is None
 
 
 def test_missing_replica_fails(replication, tmp_path):
