@@ -18,7 +18,7 @@ description:
     the newest replica files are missing) - the replica's position is listed first and the
     restore must reach it.
   - When the content differs, positions decide. The live database's position is read from
-    Litestream's own state beside it (O(state_dir)): its LTX files carry transaction IDs and
+    Litestream's own state beside it (O(state_dir)) - its LTX files carry transaction IDs and
     the time each was captured. Live ahead of the replica - the lag is the age of the oldest
     transaction the replica lacks (RV(evidence=ltx-position)), so a database quiet for an
     hour that takes one write is seconds behind, not an hour. The same position - changes
@@ -27,7 +27,7 @@ description:
   - Fails, loudly (C(DANGER)), when the live database's position is behind the replica's, it
     has no position while the replica has data, or it holds no rows over a replica that has
     some - a service that started on an empty or stale database after a failed restore,
-    about to replicate it over the good backup. Fewer rows alone is not DANGER: a
+    about to replicate it over the good backup. Fewer rows alone is not DANGER - a
     legitimate delete not yet replicated is behind, within O(max_lag_seconds) or not.
   - Fails when the replica is missing, cannot be restored, restores a corrupt database,
     or is behind beyond the allowed lag. Leaves no temporary files.
