@@ -17,6 +17,8 @@ import stat
 import time
 from typing import Callable
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
+
 Run = Callable[[list], tuple]
 
 UNIT_PROPERTIES = ('LoadState', 'ActiveState', 'SubState', 'Result', 'NRestarts', 'UnitFileState',
@@ -99,32 +101,61 @@ def tool_actions(names: list, install_dir: str, binary: str, search_path: str) -
     return out
 
 
-def firewalld_state(zones: list, client_factory=None) -> dict:
+def _firewalld_down(reason: str, zone: str) -> dict:
+    return {'running': False, 'reason': reason, 'zones': {}, 'zone': zone, 'zone_reason': 'given' if zone else ''}
+
+
+def node_interface(run: Run, address: str = '') -> tuple[str, str]:
+    """The interface carrying ``address`` (else the default route's), from ``ip -j``."""
+    rc, addr_out, err = run(['ip', '-j', 'addr', 'show'])
+    rc2, route_out, err2 = run(['ip', '-j', 'route', 'show', 'default'])
+    if rc != 0 or rc2 != 0:
+        return '', 'ip failed: %s' % (err or err2).strip()
+    try:
+        return netparse.node_interface(netparse.parse_ip_addr(addr_out), netparse.parse_ip_route(route_out), address)
+    except netparse.ParseError as exc:
+        return '', str(exc)
+
+
+def firewalld_state(zones: list, client_factory=None, zone: str = '', interface: str = '',
+                    interface_reason: str = '') -> dict:
     """``running`` and, per zone, the ports and sources in the runtime and the permanent
-    configuration, read through firewalld's own Python client (one D-Bus connection)."""
+    configuration, read through firewalld's own Python client (one D-Bus connection).
+
+    ``zone`` names the zone the K3s ports belong in; empty chooses it like the preflight
+    does (``netparse.firewalld_zone_for``): the zone ``interface`` (the one carrying the
+    node's address) is bound to, else the default zone. The chosen zone is read too and
+    returned as ``zone`` with ``zone_reason``.
+    """
     if client_factory is None:
         try:
             from firewall.client import FirewallClient  # pylint: disable=import-outside-toplevel
         except ImportError:
-            return {'running': False, 'reason': 'no firewalld Python client (python3-firewall)', 'zones': {}}
+            return _firewalld_down('no firewalld Python client (python3-firewall)', zone)
         client_factory = FirewallClient
     try:
         client = client_factory()
         if not client.connected:
-            return {'running': False, 'reason': 'firewalld is not running', 'zones': {}}
+            return _firewalld_down('firewalld is not running', zone)
+        reason = 'given'
+        if not zone:
+            bindings = dict((name, info.get('interfaces', [])) for name, info in client.getActiveZones().items())
+            zone, reason = netparse.firewalld_zone_for(interface, bindings, client.getDefaultZone())
+            if interface:
+                reason = '%s (%s %s)' % (reason, interface, interface_reason)
         config = client.config()
-        out = {'running': True, 'reason': '', 'zones': {}}
-        for zone in zones:
-            permanent = config.getZoneByName(zone).getSettings()
-            out['zones'][zone] = {
-                'ports': sorted('%s/%s' % (p, proto) for p, proto in client.getPorts(zone)),
-                'sources': sorted(client.getSources(zone)),
+        out = {'running': True, 'reason': '', 'zones': {}, 'zone': zone, 'zone_reason': reason}
+        for name in list(dict.fromkeys([zone] + list(zones))):
+            permanent = config.getZoneByName(name).getSettings()
+            out['zones'][name] = {
+                'ports': sorted('%s/%s' % (p, proto) for p, proto in client.getPorts(name)),
+                'sources': sorted(client.getSources(name)),
                 'permanent_ports': sorted('%s/%s' % (p, proto) for p, proto in permanent.getPorts()),
                 'permanent_sources': sorted(permanent.getSources()),
             }
         return out
     except Exception as exc:  # the client raises dbus and firewall errors alike
-        return {'running': False, 'reason': 'firewalld did not answer: %s' % exc, 'zones': {}}
+        return _firewalld_down('firewalld did not answer: %s' % exc, zone)
 
 
 def is_active_since(state: dict, since: str) -> bool:

@@ -180,6 +180,35 @@ def route_network(dst: str) -> str | None:
         return None
 
 
+def node_interface(interfaces: list, routes: list, address: str = '') -> tuple[str, str]:
+    """The interface carrying the node's address, and how it was chosen.
+
+    ``address`` (K3s's node-ip) when given; else the interface of the IPv4 default route
+    (the address K3s picks itself), else of the IPv6 one. ``('', why)`` when none matches.
+    """
+    if address:
+        for iface in interfaces:
+            if any(cidr.split('/')[0] == address for cidr in iface.get('addresses', [])):
+                return iface['name'], 'carries %s' % address
+        return '', 'no interface carries %s' % address
+    defaults = [r for r in routes if r.get('dst') == 'default' and r.get('dev')]
+    defaults.sort(key=lambda r: ':' in (r.get('gateway') or ''))  # IPv4 first
+    if defaults:
+        return defaults[0]['dev'], 'has the default route'
+    return '', 'no default route'
+
+
+def firewalld_zone_for(interface: str, zone_interfaces: dict, default_zone: str) -> tuple[str, str]:
+    """The firewalld zone traffic to the node arrives in: the zone ``interface`` is bound to,
+    else the default zone (firewalld's own rule for unbound interfaces). ``zone_interfaces``
+    maps each zone to its interfaces."""
+    for zone in sorted(zone_interfaces):
+        if interface and interface in (zone_interfaces[zone] or []):
+            return zone, 'the zone of %s' % interface
+    return default_zone, ('the default zone (%s is in no zone)' % interface if interface
+                          else 'the default zone')
+
+
 # --- iptables-save --------------------------------------------------------------------
 
 def parse_iptables_save(text: str) -> dict:

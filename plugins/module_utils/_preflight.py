@@ -43,6 +43,7 @@ def normalize_plan(plan: dict) -> dict:
     try:
         parsed = dict(plan)
         parsed['k3s_ports'] = [netparse.parse_port_spec(p) for p in plan['k3s_ports']]
+        parsed['firewalld_ports'] = [netparse.parse_port_spec(p) for p in plan.get('firewalld_ports') or plan['k3s_ports']]
         parsed['cluster_nets'] = [str(netparse.parse_network(c)) for c in str(plan['cluster_cidr']).split(',')]
         parsed['service_nets'] = [str(netparse.parse_network(c)) for c in str(plan['service_cidr']).split(',')]
         parsed['node_ports'] = netparse.parse_port_range(plan['node_port_range'])
@@ -193,6 +194,20 @@ def _check_dns(plan: dict, facts: dict, conflicts: list, warnings: list) -> None
                      % ', '.join(bad))
 
 
+def firewalld_zone(plan: dict, facts: dict) -> dict:
+    """The zone the K3s ports belong in, chosen as the k3s role chooses it: the planned zone,
+    else the zone of the interface carrying the node's address, else the default zone."""
+    fw = facts['firewalld']
+    if plan.get('firewalld_zone'):
+        return {'name': plan['firewalld_zone'], 'interface': '', 'reason': 'given (k3s_firewalld_zone)'}
+    interface, how = netparse.node_interface(facts['interfaces']['interfaces'], facts['routes']['routes'],
+                                             plan.get('node_address') or '')
+    bindings = dict((name, zone.get('interfaces', [])) for name, zone in fw['zones'].items())
+    name, reason = netparse.firewalld_zone_for(interface, bindings, fw['default_zone'])
+    return {'name': name, 'interface': interface,
+            'reason': '%s (%s %s)' % (reason, interface, how) if interface else '%s (%s)' % (reason, how)}
+
+
 def _check_firewalld(plan: dict, facts: dict, warnings: list) -> None:
     fw = facts['firewalld']
     if not fw['running']:
@@ -201,7 +216,7 @@ def _check_firewalld(plan: dict, facts: dict, warnings: list) -> None:
                     "including Nomad's CNI portmap and masquerade chains (not re-created until the allocations "
                     "restart) and K3s's hostPort DNAT; make changes with --permanent plus runtime (as this "
                     'collection does), never a reload, or restart the affected allocations after one')
-    zone_name = fw['default_zone']
+    zone_name = firewalld_zone(plan, facts)['name']
     zone = fw['zones'].get(zone_name, {})
     if zone.get('target', [''])[0] in ('ACCEPT',):
         return
@@ -215,7 +230,7 @@ def _check_firewalld(plan: dict, facts: dict, warnings: list) -> None:
         except netparse.ParseError:
             continue
     missing = []
-    for spec in plan['k3s_ports'] + [{'low': plan['node_ports'][0], 'high': plan['node_ports'][1], 'proto': 'tcp'}]:
+    for spec in plan['firewalld_ports'] + [{'low': plan['node_ports'][0], 'high': plan['node_ports'][1], 'proto': 'tcp'}]:
         covered = any(a['proto'] == spec['proto'] and a['low'] <= spec['low'] and spec['high'] <= a['high']
                       for a in allowed_specs)
         if not covered:

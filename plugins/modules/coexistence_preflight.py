@@ -41,6 +41,14 @@ options:
     elements: str
     default: ['6443/tcp', '6444/tcp', '10010/tcp', '10248/tcp', '10249/tcp', '10250/tcp', '10256/tcp',
               '10257/tcp', '10258/tcp', '10259/tcp', '8472/udp']
+  firewalld_ports:
+    description:
+      - The ports the K3s stage opens in firewalld (reachable from other nodes) - checked in
+        the zone of RV(firewalld_zone) besides O(node_port_range). Loopback-only ports such as
+        the kubelet's healthz are bound (O(k3s_ports)) but never opened. Empty means O(k3s_ports).
+    type: list
+    elements: str
+    default: []
   cluster_cidr:
     description: Planned pod network(s), comma separated for dual stack.
     type: str
@@ -94,6 +102,19 @@ options:
         C(cmdline.txt) is a warning instead of a conflict.
     type: bool
     default: false
+  node_address:
+    description:
+      - The node's address for K3s (K3s's C(node-ip)); empty means the address K3s picks
+        itself, on the default route's interface. Chooses the firewalld zone checked.
+    type: str
+    default: ''
+  firewalld_zone:
+    description:
+      - The firewalld zone the K3s stage opens its ports in. Empty chooses it as the k3s role
+        does - the zone of the interface carrying O(node_address), else the default zone -
+        and returns it as RV(firewalld_zone).
+    type: str
+    default: ''
   query_nomad:
     description: Whether to ask the Nomad agent for its port ranges, bridge subnet and allocations.
     type: bool
@@ -145,6 +166,13 @@ warnings_found:
   type: list
   elements: str
   sample: ["firewalld zone public does not allow 6443/tcp yet: the k3s stage opens it permanently"]
+firewalld_zone:
+  description:
+    - The firewalld zone checked for the K3s ports (C(name)), the interface it was chosen by
+      (C(interface)) and why (C(reason)). Empty C(name) when firewalld is not running.
+  returned: always
+  type: dict
+  sample: {"name": "FedoraServer", "interface": "enp1s0", "reason": "the zone of enp1s0 (enp1s0 has the default route)"}
 ports:
   description: Host ports held by something other than K3s (sockets, CNI portmap DNAT, Nomad allocations).
   returned: always
@@ -190,6 +218,7 @@ def main():
         k3s_ports=dict(type='list', elements='str', default=['6443/tcp', '6444/tcp', '10010/tcp', '10248/tcp',
                                                              '10249/tcp', '10250/tcp', '10256/tcp', '10257/tcp',
                                                              '10258/tcp', '10259/tcp', '8472/udp']),
+        firewalld_ports=dict(type='list', elements='str', default=[]),
         cluster_cidr=dict(type='str', default='10.42.0.0/16'),
         service_cidr=dict(type='str', default='10.43.0.0/16'),
         node_port_range=dict(type='str', default='30000-32767'),
@@ -203,6 +232,8 @@ def main():
                               default=['/var/lib/docker', '/var/lib/containers', '/var/lib/nomad',
                                        '/opt/nomad/data', '/var/lib/gitlab-runner']),
         boot_cmdline_managed=dict(type='bool', default=False),
+        node_address=dict(type='str', default=''),
+        firewalld_zone=dict(type='str', default=''),
         query_nomad=dict(type='bool', default=True),
         fail_on_conflict=dict(type='bool', default=True),
     )
@@ -242,8 +273,10 @@ def main():
     host['iptables'] = {'available': facts['iptables']['available'], 'error': facts['iptables']['error'],
                         'mode': facts['iptables'].get('mode', ''),
                         'chains': netparse.chains(facts['iptables'].get('tables') or {})}
+    zone = (preflight.firewalld_zone(plan, facts) if facts['firewalld']['running']
+            else {'name': '', 'interface': '', 'reason': 'firewalld is not running'})
     result = dict(changed=False, conflicts=conflicts, warnings_found=warnings, ports=ports,
-                  arch=facts['arch'], nomad=nomad, host=host)
+                  arch=facts['arch'], nomad=nomad, host=host, firewalld_zone=zone)
     if conflicts and params['fail_on_conflict']:
         module.fail_json(msg='%d conflict(s) between the K3s plan and this host:\n- %s'
                          % (len(conflicts), '\n- '.join(conflicts)), **result)

@@ -56,10 +56,24 @@ options:
   firewalld_zones:
     description:
       - firewalld zones whose ports and sources to read (runtime and permanent), through
-        firewalld's Python client; none when empty.
+        firewalld's Python client, besides the K3s zone (O(firewalld_zone)); firewalld is
+        not read at all when empty.
     type: list
     elements: str
     default: []
+  firewalld_zone:
+    description:
+      - The zone the K3s ports belong in. Empty chooses it as the preflight does - the zone
+        of the interface carrying O(firewalld_address) (else the default route's
+        interface), else firewalld's default zone - and returns it as C(zone) in RV(firewalld).
+    type: str
+    default: ''
+  firewalld_address:
+    description:
+      - The node's address (K3s's C(node-ip)) for choosing the zone; empty means the
+        address K3s picks itself, on the default route's interface.
+    type: str
+    default: ''
 seealso:
   - module: brmartin.k3s_migration.k3s_service
 """
@@ -70,7 +84,7 @@ EXAMPLES = r"""
     paths: [/usr/local/bin/k3s, /etc/rancher/k3s/config.yaml]
     unit: k3s
     tools: [kubectl, crictl, ctr]
-    firewalld_zones: [public, trusted]
+    firewalld_zones: [trusted]
   register: node
 
 - name: Copy the binary only when it differs from the release's checksum
@@ -108,12 +122,15 @@ tools:
   sample: {"kubectl": {"action": "link", "other": ""}, "ctr": {"action": "keep", "other": "/usr/bin/ctr"}}
 firewalld:
   description:
-    - C(running), C(reason) when not, and per zone of O(firewalld_zones) its C(ports),
-      C(sources), C(permanent_ports) and C(permanent_sources), sorted.
+    - C(running), C(reason) when not, C(zone) (the K3s zone, given or chosen) with
+      C(zone_reason) (how it was chosen), and per zone (C(zone) and O(firewalld_zones)) its
+      C(ports), C(sources), C(permanent_ports) and C(permanent_sources), sorted.
   returned: always
   type: dict
-  sample: {"running": true, "reason": "", "zones": {"public": {"ports": ["10250/tcp"], "sources": [],
-           "permanent_ports": ["10250/tcp"], "permanent_sources": []}}}
+  sample: {"running": true, "reason": "", "zone": "FedoraServer",
+           "zone_reason": "the zone of eth0 (eth0 has the default route)",
+           "zones": {"FedoraServer": {"ports": ["10250/tcp"], "sources": [],
+                                      "permanent_ports": ["10250/tcp"], "permanent_sources": []}}}
 """
 
 import os
@@ -133,11 +150,14 @@ def main():
             binary=dict(type='path', default='/usr/local/bin/k3s'),
             search_path=dict(type='str', default='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'),
             firewalld_zones=dict(type='list', elements='str', default=[]),
+            firewalld_zone=dict(type='str', default=''),
+            firewalld_address=dict(type='str', default=''),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    result = dict(changed=False, unit={}, firewalld={'running': False, 'reason': 'not asked', 'zones': {}})
+    result = dict(changed=False, unit={},
+                  firewalld={'running': False, 'reason': 'not asked', 'zones': {}, 'zone': '', 'zone_reason': ''})
     try:
         result['paths'] = {path: node.describe_path(path) for path in params['paths']}
     except OSError as exc:
@@ -150,7 +170,11 @@ def main():
     search_path = os.environ.get('PATH', '') + ':' + params['search_path']
     result['tools'] = node.tool_actions(params['tools'], params['install_dir'], params['binary'], search_path)
     if params['firewalld_zones']:
-        result['firewalld'] = node.firewalld_state(params['firewalld_zones'])
+        interface, how = '', ''
+        if not params['firewalld_zone']:
+            interface, how = node.node_interface(module.run_command, params['firewalld_address'])
+        result['firewalld'] = node.firewalld_state(params['firewalld_zones'], zone=params['firewalld_zone'],
+                                                   interface=interface, interface_reason=how)
     module.exit_json(**result)
 
 

@@ -120,12 +120,29 @@ done
 write /var/lib/cni/networks/nomad/172.26.64.2 0644 "$(printf '4f2c5d0e9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d\r\neth0')"
 write /var/lib/cni/networks/nomad/last_reserved_ip.0 0644 "172.26.64.2"
 
-# hestia runs firewalld like the real (Fedora) host, with the ports it really opens.
+# hestia runs firewalld like the real (Fedora Server) host, with the ports it really opens,
+# in a zone named like Fedora Server's and bound to eth0, while the default zone stays
+# public: K3s's ports only work when opened in the zone of the interface carrying the
+# node's address (the default zone would be the wrong guess here, public the wrong constant).
 if [ "$edge" = yes ]; then
+  zone=FedoraServer
   systemctl is-active -q firewalld || { systemctl enable -q --now firewalld; changed "firewalld started"; }
+  if ! firewall-cmd --permanent --get-zones | tr " " "\n" | grep -qx "$zone"; then
+    firewall-cmd -q --permanent --new-zone="$zone"
+    for s in ssh dhcpv6-client; do firewall-cmd -q --permanent --zone="$zone" --add-service="$s"; done
+    # A new zone reaches the runtime only by a reload: now, before anything else is planted.
+    firewall-cmd -q --reload
+    changed "firewalld zone $zone"
+  fi
+  if [ "$(firewall-cmd --get-zone-of-interface=eth0 2>/dev/null)" != "$zone" ]; then
+    firewall-cmd -q --permanent --zone="$zone" --change-interface=eth0
+    firewall-cmd -q --zone="$zone" --change-interface=eth0
+    changed "eth0 in firewalld zone $zone"
+  fi
   for p in 4646/tcp 8500/tcp 8600/udp 80/tcp 443/tcp 9000/tcp 9200/tcp 9300/tcp 2222/tcp; do
-    if ! firewall-cmd -q --permanent --query-port="$p"; then
-      firewall-cmd -q --permanent --add-port="$p"; firewall-cmd -q --add-port="$p"; changed "firewalld $p"
+    if ! firewall-cmd -q --permanent --zone="$zone" --query-port="$p"; then
+      firewall-cmd -q --permanent --zone="$zone" --add-port="$p"; firewall-cmd -q --zone="$zone" --add-port="$p"
+      changed "firewalld $p"
     fi
   done
 fi

@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_node as node
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
 
 
 def test_paths_are_described_without_following_links(tmp_path):
@@ -76,14 +77,21 @@ class _Settings:
 
 
 class _FakeClient:
-    """MOCK of firewalld's Python client (no D-Bus system bus on the test machine)."""
+    """MOCK of firewalld's Python client (no D-Bus system bus on the test machine): eth0 is
+    bound to FedoraServer, the default zone is public."""
     connected = True
 
+    def getActiveZones(self):
+        return {'FedoraServer': {'interfaces': ['eth0']}, 'trusted': {'sources': ['10.42.0.0/16']}}
+
+    def getDefaultZone(self):
+        return 'public'
+
     def getPorts(self, zone):
-        return {'public': [['10250', 'tcp']], 'trusted': []}[zone]
+        return {'public': [], 'FedoraServer': [['10250', 'tcp']], 'trusted': []}[zone]
 
     def getSources(self, zone):
-        return {'public': [], 'trusted': ['10.42.0.0/16']}[zone]
+        return {'public': [], 'FedoraServer': [], 'trusted': ['10.42.0.0/16']}[zone]
 
     def config(self):
         client = self
@@ -92,25 +100,42 @@ class _FakeClient:
             def getZoneByName(self, zone):
                 class _Zone:
                     def getSettings(self):
-                        return _Settings([('10250', 'tcp'), ('8472', 'udp')] if zone == 'public' else [],
+                        return _Settings([('10250', 'tcp'), ('8472', 'udp')] if zone == 'FedoraServer' else [],
                                          client.getSources(zone))
                 return _Zone()
         return _Config()
 
 
 def test_firewalld_zones_runtime_and_permanent():
-    out = node.firewalld_state(['public', 'trusted'], client_factory=_FakeClient)
+    out = node.firewalld_state(['trusted'], client_factory=_FakeClient, interface='eth0',
+                               interface_reason='has the default route')
     assert out['running'] is True
-    assert out['zones']['public'] == {'ports': ['10250/tcp'], 'sources': [],
-                                      'permanent_ports': ['10250/tcp', '8472/udp'], 'permanent_sources': []}
+    assert out['zone'] == 'FedoraServer'  # eth0's zone, not the default zone public
+    assert out['zone_reason'] == 'the zone of eth0 (eth0 has the default route)'
+    assert out['zones']['FedoraServer'] == {'ports': ['10250/tcp'], 'sources': [],
+                                            'permanent_ports': ['10250/tcp', '8472/udp'], 'permanent_sources': []}
     assert out['zones']['trusted']['sources'] == ['10.42.0.0/16']
+    unbound = node.firewalld_state(['trusted'], client_factory=_FakeClient, interface='wlan0')
+    assert unbound['zone'] == 'public' and unbound['zone_reason'].startswith('the default zone (wlan0 is in no zone)')
+    given = node.firewalld_state(['trusted'], client_factory=_FakeClient, zone='public', interface='eth0')
+    assert given['zone'] == 'public' and given['zone_reason'] == 'given' and sorted(given['zones']) == ['public', 'trusted']
+
+
+def test_node_interface_by_address_or_default_route():
+    interfaces = [{'name': 'lo', 'addresses': ['127.0.0.1/8']}, {'name': 'eth0', 'addresses': ['10.89.42.5/24']},
+                  {'name': 'wg0', 'addresses': ['10.99.0.1/24']}]
+    routes = [{'dst': 'default', 'dev': 'eth0', 'gateway': '10.89.42.1'}, {'dst': '10.99.0.0/24', 'dev': 'wg0'}]
+    assert netparse.node_interface(interfaces, routes, '10.99.0.1') == ('wg0', 'carries 10.99.0.1')
+    assert netparse.node_interface(interfaces, routes) == ('eth0', 'has the default route')
+    assert netparse.node_interface(interfaces, routes, '192.0.2.9') == ('', 'no interface carries 192.0.2.9')
+    assert netparse.node_interface(interfaces, []) == ('', 'no default route')
 
 
 def test_firewalld_not_running_is_said():
     class _Down:
         connected = False
     assert node.firewalld_state(['public'], client_factory=_Down) == \
-        {'running': False, 'reason': 'firewalld is not running', 'zones': {}}
+        {'running': False, 'reason': 'firewalld is not running', 'zones': {}, 'zone': '', 'zone_reason': ''}
 
 
 def test_active_since_needs_a_new_timestamp():

@@ -260,6 +260,29 @@ def test_firewalld_reports_missing_openings_as_warnings():
     assert "`firewall-cmd --reload` flushes iptables rules firewalld does not own, including Nomad's CNI" in text
 
 
+def test_firewalld_zone_is_the_zone_of_the_node_interface():
+    """Fedora Server: eth0 in FedoraServer while the default zone is public - the K3s ports
+    are checked (and opened by the k3s role) in FedoraServer."""
+    facts = clean_facts()
+    facts['firewalld'] = {'installed': True, 'running': True, 'default_zone': 'public', 'service_ports': {}, 'zones': {
+        'public': {'active': False, 'default': True, 'target': ['default'], 'ports': PLAN['k3s_ports']},
+        'FedoraServer': {'active': True, 'target': ['default'], 'interfaces': ['eth0'], 'ports': ['6443/tcp']},
+        'trusted': {'active': False, 'target': ['ACCEPT'], 'sources': []}}}
+    _c, warnings, _p = run(facts)
+    assert any(w.startswith('firewalld zone FedoraServer does not allow 6444/tcp') for w in warnings), warnings
+    assert not any('zone public' in w for w in warnings)
+    # only what the k3s stage opens is checked in firewalld (6444 and the like are bound, never opened)
+    _c, warnings, _p = run(facts, plan={'firewalld_ports': ['6443/tcp', '8472/udp']})
+    assert 'firewalld zone FedoraServer does not allow 8472/udp, 32100-32767/tcp yet' in '\n'.join(warnings)
+    plan = preflight.normalize_plan(dict(PLAN))
+    assert preflight.firewalld_zone(plan, facts) == {
+        'name': 'FedoraServer', 'interface': 'eth0', 'reason': 'the zone of eth0 (eth0 has the default route)'}
+    # the node's address on an interface in no zone: the default zone
+    facts['interfaces']['interfaces'].append(iface('wg0', ['10.99.0.5/24']))
+    assert preflight.firewalld_zone(dict(plan, node_address='10.99.0.5'), facts)['name'] == 'public'
+    assert preflight.firewalld_zone(dict(plan, firewalld_zone='internal'), facts)['name'] == 'internal'
+
+
 def test_every_conflict_is_reported_at_once():
     facts = clean_facts()
     for plant in (planted_port_6443, planted_cluster_address, planted_loopback_dns, planted_low_memory):
