@@ -18,6 +18,8 @@ description:
     returns RV(added), RV(removed) and RV(modified) and fails when any is not empty.
   - Symlinks are recorded, never followed, so nothing outside the tree is read. Files are
     streamed, so large files do not need memory.
+  - With O(state=computed), only returns the root digest and counts (no manifest) - a
+    cache key for a directory's content.
   - Only O(state=recorded) writes, and only the manifest (atomically).
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
@@ -36,12 +38,12 @@ options:
   manifest:
     description:
       - The manifest file. When it lies inside O(path) it is left out of the tree.
+      - Required unless O(state=computed).
     type: path
-    required: true
   state:
-    description: Write the manifest, or verify the tree against it.
+    description: Write the manifest, verify the tree against it, or only compute the root digest.
     type: str
-    choices: [recorded, verified]
+    choices: [recorded, verified, computed]
     default: verified
   exclude:
     description:
@@ -56,6 +58,12 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: A cache key for a directory's content (nothing written)
+  brmartin.k3s_migration.tree_checksum:
+    path: /srv/charts
+    state: computed
+  register: charts
+
 - name: Record Overseerr's config directory before the move (SQLite checked separately)
   brmartin.k3s_migration.tree_checksum:
     path: /var/lib/overseerr
@@ -90,7 +98,7 @@ bytes:
   sample: 1073741824
 manifest:
   description: The manifest file.
-  returned: always
+  returned: unless state is computed
   type: str
   sample: /var/lib/k3s-migration/overseerr-config.manifest.json
 added:
@@ -131,14 +139,22 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type='path', required=True),
-            manifest=dict(type='path', required=True),
-            state=dict(type='str', choices=['recorded', 'verified'], default='verified'),
+            manifest=dict(type='path'),
+            state=dict(type='str', choices=['recorded', 'verified', 'computed'], default='verified'),
             exclude=dict(type='list', elements='str', default=[]),
         ),
+        required_if=[('state', 'recorded', ['manifest']), ('state', 'verified', ['manifest'])],
         supports_check_mode=True,
     )
     top, manifest_path = module.params['path'], module.params['manifest']
     exclude = module.params['exclude']
+
+    if module.params['state'] == 'computed':
+        try:
+            entries = treesum.scan(top, exclude)
+        except treesum.TreeError as exc:
+            module.fail_json(msg=str(exc))
+        module.exit_json(changed=False, **_summary(treesum.manifest(top, entries, exclude)))
 
     if module.params['state'] == 'verified':
         try:

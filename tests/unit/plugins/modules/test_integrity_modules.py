@@ -88,3 +88,20 @@ def test_tree_checksum_module_missing_manifest_is_not_created(tmp_path):
     rc, result = run_module('tree_checksum', {'path': str(tmp_path), 'manifest': str(manifest)}, tmp_path)
     assert rc == 1 and 'record one with state=recorded first' in result['msg']
     assert not manifest.exists()
+
+
+def test_tree_checksum_computed_writes_nothing_and_follows_the_content(tmp_path):
+    tree = tmp_path / 'charts'
+    (tree / 'istiod').mkdir(parents=True)
+    (tree / 'istiod' / 'values.yaml').write_text('pilot: {}\n')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rc, first = run_module('tree_checksum', {'path': str(tree), 'state': 'computed'}, tmp_path)
+    assert rc == 0 and first['changed'] is False and first['files'] == 1 and 'manifest' not in first
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    rc, same = run_module('tree_checksum', {'path': str(tree), 'state': 'computed'}, tmp_path)
+    assert same['root_digest'] == first['root_digest']
+    (tree / 'istiod' / 'values.yaml').write_text('pilot: {autoscaleEnabled: false}\n')
+    rc, other = run_module('tree_checksum', {'path': str(tree), 'state': 'computed'}, tmp_path)
+    assert rc == 0 and other['root_digest'] != first['root_digest']
+    rc, result = run_module('tree_checksum', {'path': str(tree), 'state': 'recorded'}, tmp_path)
+    assert rc == 1 and 'manifest' in result['msg']
