@@ -17,6 +17,7 @@ import stat
 import time
 from typing import Callable
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
 
 Run = Callable[[list], tuple]
@@ -106,15 +107,15 @@ def _firewalld_down(reason: str, zone: str) -> dict:
 
 
 def node_interface(run: Run, address: str = '') -> tuple[str, str]:
-    """The interface carrying ``address`` (else the default route's), from ``ip -j``."""
-    rc, addr_out, err = run(['ip', '-j', 'addr', 'show'])
-    rc2, route_out, err2 = run(['ip', '-j', 'route', 'show', 'default'])
-    if rc != 0 or rc2 != 0:
-        return '', 'ip failed: %s' % (err or err2).strip()
+    """The interface carrying ``address`` (else the default route's), read as the preflight
+    reads the host (``hostfacts``)."""
     try:
-        return netparse.node_interface(netparse.parse_ip_addr(addr_out), netparse.parse_ip_route(route_out), address)
+        interfaces, routes = hostfacts.collect_interfaces(run), hostfacts.collect_routes(run)
     except netparse.ParseError as exc:
         return '', str(exc)
+    if not interfaces['available'] or not routes['available']:
+        return '', 'ip failed: %s' % (interfaces['error'] or routes['error'])
+    return netparse.node_interface(interfaces['interfaces'], routes['routes'], address)
 
 
 def firewalld_state(zones: list, client_factory=None, zone: str = '', interface: str = '',
@@ -140,9 +141,7 @@ def firewalld_state(zones: list, client_factory=None, zone: str = '', interface:
         reason = 'given'
         if not zone:
             bindings = dict((name, info.get('interfaces', [])) for name, info in client.getActiveZones().items())
-            zone, reason = netparse.firewalld_zone_for(interface, bindings, client.getDefaultZone())
-            if interface:
-                reason = '%s (%s %s)' % (reason, interface, interface_reason)
+            zone, reason = netparse.firewalld_zone_for(interface, bindings, client.getDefaultZone(), interface_reason)
         config = client.config()
         out = {'running': True, 'reason': '', 'zones': {}, 'zone': zone, 'zone_reason': reason}
         for name in list(dict.fromkeys([zone] + list(zones))):

@@ -198,15 +198,22 @@ def node_interface(interfaces: list, routes: list, address: str = '') -> tuple[s
     return '', 'no default route'
 
 
-def firewalld_zone_for(interface: str, zone_interfaces: dict, default_zone: str) -> tuple[str, str]:
+def firewalld_zone_for(interface: str, zone_interfaces: dict, default_zone: str, how: str = '') -> tuple[str, str]:
     """The firewalld zone traffic to the node arrives in: the zone ``interface`` is bound to,
     else the default zone (firewalld's own rule for unbound interfaces). ``zone_interfaces``
-    maps each zone to its interfaces."""
-    for zone in sorted(zone_interfaces):
-        if interface and interface in (zone_interfaces[zone] or []):
-            return zone, 'the zone of %s' % interface
-    return default_zone, ('the default zone (%s is in no zone)' % interface if interface
-                          else 'the default zone')
+    maps each zone to its interfaces; ``how`` says how the interface was chosen (from
+    ``node_interface``) and ends the reason."""
+    zone, reason = default_zone, 'the default zone'
+    for name in sorted(zone_interfaces):
+        if interface and interface in (zone_interfaces[name] or []):
+            zone, reason = name, 'the zone of %s' % interface
+            break
+    else:
+        if interface:
+            reason = 'the default zone (%s is in no zone)' % interface
+    if how:
+        reason = '%s (%s)' % (reason, '%s %s' % (interface, how) if interface else how)
+    return zone, reason
 
 
 # --- iptables-save --------------------------------------------------------------------

@@ -203,9 +203,8 @@ def firewalld_zone(plan: dict, facts: dict) -> dict:
     interface, how = netparse.node_interface(facts['interfaces']['interfaces'], facts['routes']['routes'],
                                              plan.get('node_address') or '')
     bindings = dict((name, zone.get('interfaces', [])) for name, zone in fw['zones'].items())
-    name, reason = netparse.firewalld_zone_for(interface, bindings, fw['default_zone'])
-    return {'name': name, 'interface': interface,
-            'reason': '%s (%s %s)' % (reason, interface, how) if interface else '%s (%s)' % (reason, how)}
+    name, reason = netparse.firewalld_zone_for(interface, bindings, fw['default_zone'], how)
+    return {'name': name, 'interface': interface, 'reason': reason}
 
 
 def _check_firewalld(plan: dict, facts: dict, warnings: list) -> None:

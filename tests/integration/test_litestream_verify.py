@@ -51,9 +51,9 @@ class Replication:
         return subprocess.run([tool('litestream')] + list(args), capture_output=True, text=True,
                               env=env or self.env(), timeout=60, check=False)
 
-    def start(self):
-        self.log = open(self.workdir / 'replicate.log', 'w')
-        self.proc = subprocess.Popen([tool('litestream'), 'replicate', '-config', str(self.config)],
+    def start(self, config=None):
+        self.log = open(self.workdir / 'replicate.log', 'a')
+        self.proc = subprocess.Popen([tool('litestream'), 'replicate', '-config', str(config or self.config)],
                                      env=self.env(), stdout=self.log, stderr=subprocess.STDOUT)
 
     def stop(self):
@@ -100,9 +100,7 @@ class Replication:
         config['dbs'][0]['replica']['sync-interval'] = '1h'
         slow = self.workdir / 'litestream-slow.yml'
         slow.write_text(json.dumps(config))
-        self.log = open(self.workdir / 'replicate.log', 'a')
-        self.proc = subprocess.Popen([tool('litestream'), 'replicate', '-config', str(slow)],
-                                     env=self.env(), stdout=self.log, stderr=subprocess.STDOUT)
+        self.start(slow)
 
     def wait_captured(self, above, timeout=30):
         deadline = time.monotonic() + timeout
