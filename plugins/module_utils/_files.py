@@ -33,3 +33,20 @@ def write_atomic(module, path: str, text: str, mode: int | None = None, make_dir
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_in_place(path: str, text: str) -> None:
+    """Rewrite an existing file's content through its own inode (truncate, write, sync).
+
+    For a reader that holds the inode rather than the name - a container bind-mounting
+    the single file sees a renamed-over file never, this write always. The price: a
+    reader can catch the file empty or half-written between the truncate and the last
+    write (the edge Traefik then logs a parse error and keeps its last good
+    configuration until the write's own change event). Raises OSError.
+    """
+    with open(path, 'r+', encoding='utf-8') as handle:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -7,12 +7,15 @@
 ``inspect()`` connects twice at most: once verifying the chain and the hostname (with the
 given CA bundle or the system store) and, when that fails, once more without
 verification, only to describe the certificate that was presented. Nothing is sent
-after the handshake.
+after the handshake unless ``http_path`` is given: then one ``GET`` for that path, with the
+name as ``Host``, is sent over the last connection (HTTP/1.1, no ALPN), and its status,
+headers and the start of its body are returned - what the endpoint answers for that name.
 """
 
 from __future__ import annotations
 
 import datetime
+import http.client
 import socket
 import ssl
 
@@ -28,10 +31,30 @@ class NoAnswer(Exception):
     pass
 
 
-def _handshake(address: str, port: int, host: str, context: ssl.SSLContext, timeout: float) -> bytes:
+BODY_LIMIT = 1024
+
+
+def _get(tls: ssl.SSLSocket, host: str, path: str) -> dict:
+    tls.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: brmartin.k3s_migration\r\n'
+                 'Accept: */*\r\nConnection: close\r\n\r\n' % (path, host)).encode('ascii'))
+    response = http.client.HTTPResponse(tls)
+    response.begin()
+    try:
+        body = response.read(BODY_LIMIT)
+    except http.client.IncompleteRead as exc:
+        body = exc.partial
+    return {'path': path, 'status': response.status, 'reason': response.reason,
+            'headers': dict((name.lower(), value) for name, value in response.getheaders()),
+            'body': body.decode('utf-8', 'replace')}
+
+
+def _handshake(address: str, port: int, host: str, context: ssl.SSLContext, timeout: float,
+               http_path: str | None = None):
+    """The peer's certificate (DER) and, with ``http_path``, the answer to one GET."""
     with socket.create_connection((address, port), timeout=timeout) as sock:
         with context.wrap_socket(sock, server_hostname=host) as tls:
-            return tls.getpeercert(binary_form=True)
+            der = tls.getpeercert(binary_form=True)
+            return der, (_get(tls, host, http_path) if http_path else None)
 
 
 def _utc(cert, name: str) -> datetime.datetime:
@@ -63,12 +86,12 @@ def describe(der: bytes, now: datetime.datetime | None = None) -> dict:
 
 
 def inspect(host: str, port: int = 443, connect_address: str | None = None, ca_path: str | None = None,
-            timeout: float = 10.0) -> dict:
+            timeout: float = 10.0, http_path: str | None = None) -> dict:
     address = connect_address or host
     verifying = ssl.create_default_context(cafile=ca_path) if ca_path else ssl.create_default_context()
     result = {'host': host, 'port': port, 'connect_address': address, 'verified': False, 'verify_error': None}
     try:
-        der = _handshake(address, port, host, verifying, timeout)
+        der, answer = _handshake(address, port, host, verifying, timeout, http_path)
         result['verified'] = True
     except ssl.SSLCertVerificationError as exc:
         result['verify_error'] = exc.verify_message or str(exc)
@@ -76,12 +99,16 @@ def inspect(host: str, port: int = 443, connect_address: str | None = None, ca_p
         plain.check_hostname = False
         plain.verify_mode = ssl.CERT_NONE
         try:
-            der = _handshake(address, port, host, plain, timeout)
-        except (OSError, ssl.SSLError) as again:
+            der, answer = _handshake(address, port, host, plain, timeout, http_path)
+        except (OSError, ssl.SSLError, http.client.HTTPException) as again:
             raise NoAnswer('nothing answers TLS on %s:%d for %s: %s' % (address, port, host, again))
     except ssl.SSLError as exc:
         raise NoAnswer('TLS handshake with %s:%d for %s failed: %s' % (address, port, host, exc))
+    except http.client.HTTPException as exc:
+        raise NoAnswer('%s:%d did not answer GET %s for %s with HTTP: %r' % (address, port, http_path, host, exc))
     except (OSError, socket.timeout) as exc:
         raise NoAnswer('nothing answers on %s:%d (for %s): %s' % (address, port, host, exc))
     result.update(describe(der))
+    if http_path:
+        result['http'] = answer
     return result

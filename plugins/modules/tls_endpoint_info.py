@@ -16,6 +16,9 @@ description:
   - Returns whether it verified, the verification error otherwise, and the certificate's
     subject, SANs, issuer and expiry (details need the C(cryptography) Python library on
     the host running the module).
+  - With O(http_path), sends one C(GET) for that path with O(host) as C(Host) after the
+    handshake and returns the answer (status, headers, the start of the body) - for
+    example to see whether the edge routes a hostname to the K3s entry point.
   - Fails when nothing answers; when asked, fails on an unverified certificate
     (O(fail_on_unverified)) or one expiring within O(min_days_valid) days.
 author:
@@ -54,6 +57,13 @@ options:
     description: Seconds to wait for the connection and handshake.
     type: int
     default: 10
+  http_path:
+    description:
+      - Path of one C(GET) request sent after the handshake (HTTP/1.1, C(Host) is O(host)).
+        Sent over the verified connection, or over an unverified one when verification
+        failed (the result says which in RV(verified)).
+      - Must start with C(/).
+    type: str
 requirements:
   - cryptography (for the certificate details; verification works without it)
 seealso:
@@ -61,6 +71,13 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Which side answers whoami-k8s behind the edge (the K3s entry point adds a header)
+  brmartin.k3s_migration.tls_endpoint_info:
+    host: whoami-k8s.brmartin.co.uk
+    connect_address: 127.0.0.1
+    http_path: /.well-known/k3s-migration-hop
+  register: whoami_hop
+
 - name: whoami on K3s answers through the edge with the real wildcard certificate
   brmartin.k3s_migration.tls_endpoint_info:
     host: whoami.brmartin.co.uk
@@ -122,6 +139,31 @@ serial:
   returned: success, with cryptography
   type: str
   sample: 3a9f
+http:
+  description: The answer to the C(GET) for O(http_path).
+  returned: success, with http_path
+  type: dict
+  contains:
+    path:
+      description: The path requested.
+      type: str
+      sample: /.well-known/k3s-migration-hop
+    status:
+      description: HTTP status code.
+      type: int
+      sample: 418
+    reason:
+      description: HTTP reason phrase.
+      type: str
+      sample: I'm a teapot
+    headers:
+      description: Response headers, names in lower case.
+      type: dict
+      sample: {"x-k3s-migration-hop": "k3s-ingress.brmartin.internal"}
+    body:
+      description: The first 1024 bytes of the body, as text.
+      type: str
+      sample: ""
 host:
   description: The name verified.
   returned: always
@@ -156,6 +198,7 @@ def main():
             fail_on_unverified=dict(type='bool', default=False),
             min_days_valid=dict(type='int', default=0),
             timeout=dict(type='int', default=10),
+            http_path=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -164,8 +207,10 @@ def main():
     if p['ca_path']:
         if not os.path.isfile(p['ca_path']):
             module.fail_json(msg='ca_path %s does not exist' % p['ca_path'], **where)
+    if p['http_path'] is not None and (not p['http_path'].startswith('/') or any(c.isspace() for c in p['http_path'])):
+        module.fail_json(msg='http_path must start with / and hold no spaces, got %r' % p['http_path'], **where)
     try:
-        result = tls.inspect(p['host'], p['port'], p['connect_address'], p['ca_path'], p['timeout'])
+        result = tls.inspect(p['host'], p['port'], p['connect_address'], p['ca_path'], p['timeout'], p['http_path'])
     except tls.NoAnswer as exc:
         module.fail_json(msg=str(exc), **where)
     if not tls.HAS_CRYPTOGRAPHY:

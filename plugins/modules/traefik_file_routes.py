@@ -18,7 +18,9 @@ description:
     lines and so gives back the file as it was before, byte for byte.
   - The new content is checked before it is written - parsed, it must equal the old
     content plus exactly our entries - and written atomically (a temporary file in the
-    same directory renamed over the old one), so Traefik never reads a half-written file.
+    same directory renamed over the old one), so Traefik never reads a half-written file;
+    or, with O(write_mode=in_place), through the file's own inode, for an edge container
+    that bind-mounts the file itself.
   - Refuses entry names the file already uses outside our markers, and flow-style sections.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
@@ -90,9 +92,23 @@ options:
     description: Label in the marker comments (one label per independent set of entries).
     type: str
     default: k3s-migration edge_routes
+  write_mode:
+    description:
+      - V(atomic) writes a temporary file beside the dynamic file and renames it over the
+        old one, so a reader sees the old or the new content, never a part.
+      - V(in_place) truncates and rewrites the existing file through its inode. Use it
+        when the edge container bind-mounts the dynamic B(file) itself (not its
+        directory), where a file replaced by rename is never seen inside the container.
+        The trade-off is a short window in which Traefik can read an empty or
+        half-written file; it then logs a parse error and keeps its last good
+        configuration until the write's next change event, a second later at most.
+    type: str
+    choices: [atomic, in_place]
+    default: atomic
 notes:
   - When the edge container bind-mounts the dynamic B(file) itself (not its directory), a
-    file replaced by rename is not seen inside the container. Mount the directory.
+    file replaced by rename is not seen inside the container. Mount the directory, or use
+    O(write_mode=in_place).
 seealso:
   - module: brmartin.k3s_migration.tls_endpoint_info
 """
@@ -173,6 +189,7 @@ def main():
             cert_resolver=dict(type='str'),
             prefix=dict(type='str', default='k3s-'),
             owner=dict(type='str', default='k3s-migration edge_routes'),
+            write_mode=dict(type='str', choices=['atomic', 'in_place'], default='atomic'),
         ),
         supports_check_mode=True,
     )
@@ -229,8 +246,11 @@ def main():
 
     changed = after != before
     if changed and not module.check_mode:
-        try:  # keeps the file's owner, mode and SELinux context
-            files.write_atomic(module, path, after)
+        try:  # either way keeps the file's owner, mode and SELinux context
+            if p['write_mode'] == 'in_place':
+                files.write_in_place(path, after)
+            else:
+                files.write_atomic(module, path, after)
         except (IOError, OSError) as exc:
             module.fail_json(msg='cannot write %s: %s' % (path, exc))
     names = dict((section, sorted(wanted.get(section) or {})) for section in tfile.SECTIONS)

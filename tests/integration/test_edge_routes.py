@@ -8,7 +8,9 @@ signed here by a test CA standing for Let's Encrypt. Behind it:
 
 - a plain HTTP server standing for a Nomad service the edge already routes (grafana);
 - an HTTPS server standing for the K3s entry point (the in-cluster ingress on its
-  NodePort), with a certificate for the entry point's name signed by a cluster-side CA;
+  NodePort), with a certificate for the entry point's name signed by a cluster-side CA,
+  answering the hop path as the platform role's entry point does (418, its name in the
+  X-K3s-Migration-Hop header; the real one is checked on real K3s in molecule default);
 - a second one with a certificate from another CA, for the "wrong certificate" case.
 
 Hostnames resolve to loopback by dialling 127.0.0.1 with the name as SNI and Host.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -33,12 +36,13 @@ from pki import CA
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY_NAME = 'k3s-ingress.brmartin.internal'
+HOP_PATH, HOP_HEADER = '/.well-known/k3s-migration-hop', 'X-K3s-Migration-Hop'
 
 
 class Backend:
-    """HTTP(S) server answering '<label> host=<Host header>'."""
+    """HTTP(S) server answering '<label> host=<Host header>' (and, with ``hop``, the hop path)."""
 
-    def __init__(self, label, cert=None, key=None, port=0):
+    def __init__(self, label, cert=None, key=None, port=0, hop=None):
         backend = self
         self.hits = 0
 
@@ -49,7 +53,12 @@ class Backend:
             def do_GET(self):  # noqa: N802
                 backend.hits += 1
                 body = ('%s host=%s' % (label, self.headers.get('Host'))).encode()
-                self.send_response(200)
+                if hop and self.path == HOP_PATH:
+                    body = b''
+                    self.send_response(418)
+                    self.send_header(HOP_HEADER, hop)
+                else:
+                    self.send_response(200)
                 self.send_header('Content-Length', str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -106,8 +115,9 @@ def edge(tmp_path_factory):
     (work / 'edge-ca.pem').write_text(edge_ca.pem)
     edge_ca.write(certs, 'wildcard', '*.brmartin.co.uk', ['*.brmartin.co.uk', 'brmartin.co.uk'])
     # The K3s entry point on the role's default NodePort, and an impostor on the next port.
-    entry = Backend('k3s-entry', *cluster_ca.write(work, 'entry', ENTRY_NAME, [ENTRY_NAME]), port=32443)
-    wrong = Backend('k3s-wrong-cert', *other_ca.write(work, 'wrong', ENTRY_NAME, [ENTRY_NAME]), port=32444)
+    entry = Backend('k3s-entry', *cluster_ca.write(work, 'entry', ENTRY_NAME, [ENTRY_NAME]), port=32443, hop=ENTRY_NAME)
+    wrong = Backend('k3s-wrong-cert', *other_ca.write(work, 'wrong', ENTRY_NAME, [ENTRY_NAME]), port=32444,
+                    hop=ENTRY_NAME)
     grafana = Backend('nomad-grafana')
 
     dynamic_dir = work / 'dynamic'
@@ -140,6 +150,9 @@ def run_role(edge, *args, **extra):
               'edge_routes_ca_pem': edge['cluster_ca'].pem,
               'edge_routes_backend_addresses': ['127.0.0.1'],
               'edge_routes_node_port': 32443,
+              'edge_routes_verify_address': '127.0.0.1',
+              'edge_routes_verify_port': edge['port'],
+              'edge_routes_verify_timeout': 10,
               'edge_routes_routes': [{'name': 'whoami', 'host': 'whoami.brmartin.co.uk'}]}
     values.update(extra)
     return run_playbook('tests/integration/playbooks/edge_routes.yml', values, edge['work'], *args)
@@ -171,6 +184,22 @@ def test_2_check_mode_then_routes_reach_k3s_verified(edge, tmp_path):
     assert body == 'k3s-entry host=whoami.brmartin.co.uk'
     assert https_get(edge['port'], 'grafana.brmartin.co.uk', edge['edge_ca']) == (200, 'nomad-grafana host=grafana.brmartin.co.uk')
 
+    # What the role's hop check reads: the K3s side's answer, through the edge.
+    rc, hop = run_module('tls_endpoint_info', {'host': 'whoami.brmartin.co.uk', 'port': edge['port'],
+                                               'connect_address': '127.0.0.1', 'http_path': HOP_PATH}, tmp_path)
+    assert rc == 0, hop
+    assert hop['http']['status'] == 418 and hop['http']['headers'][HOP_HEADER.lower()] == ENTRY_NAME
+    assert hop['verified'] is False and 'unable to get local issuer' in hop['verify_error']  # system store: the test CA is not in it
+    rc, hop = run_module('tls_endpoint_info', {'host': 'grafana.brmartin.co.uk', 'port': edge['port'],
+                                               'connect_address': '127.0.0.1', 'http_path': HOP_PATH,
+                                               'ca_path': str(edge['edge_ca'])}, tmp_path)
+    assert rc == 0 and hop['verified'] is True, hop
+    assert hop['http']['status'] == 200 and HOP_HEADER.lower() not in hop['http']['headers']
+    assert hop['http']['body'] == 'nomad-grafana host=grafana.brmartin.co.uk'
+    rc, hop = run_module('tls_endpoint_info', {'host': 'grafana.brmartin.co.uk', 'port': edge['port'],
+                                               'connect_address': '127.0.0.1', 'http_path': 'no-slash'}, tmp_path)
+    assert rc == 1 and 'http_path must start with /' in hop['msg']
+
     rc, info = run_module('tls_endpoint_info', {'host': 'whoami.brmartin.co.uk', 'port': edge['port'],
                                                 'connect_address': '127.0.0.1', 'ca_path': str(edge['edge_ca']),
                                                 'fail_on_unverified': True, 'min_days_valid': 7}, tmp_path)
@@ -179,15 +208,53 @@ def test_2_check_mode_then_routes_reach_k3s_verified(edge, tmp_path):
     assert '*.brmartin.co.uk' in info['sans'] and 'Let\'s Encrypt' in info['issuer'] and info['days_left'] >= 28
 
 
-def test_3_wrong_certificate_at_k3s_fails_the_request(edge):
-    proc = run_role(edge, edge_routes_node_port=32444)  # the impostor: right name, wrong CA
-    assert proc.returncode == 0 and changed(proc) >= 1
+def test_3_wrong_certificate_at_k3s_fails_the_role_with_what_the_edge_answered(edge):
+    # The impostor: right name, wrong CA. The file is written, the hop check fails.
+    proc = run_role(edge, edge_routes_node_port=32444, edge_routes_verify_timeout=3)
+    assert proc.returncode != 0 and recap(proc)['failed'] == 1, proc.stdout[-3000:]
+    assert 'Every hostname reaches the K3s entry point through the edge' in proc.stdout
+    assert re.search(r'whoami\.brmartin\.co\.uk via 127\.0\.0\.1:%d%s: HTTP 500 Internal Server Error, '
+                     r'X-K3s-Migration-Hop absent, .*did not reach the K3s entry point at https://127\.0\.0\.1:32444'
+                     % (edge['port'], re.escape(HOP_PATH)), proc.stdout), proc.stdout[-3000:]
     status, body = wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 500)
     assert 'k3s-wrong-cert' not in body and edge['wrong'].hits == 0
     assert 'certificate signed by unknown authority' in edge['log'].read_text()
     proc = run_role(edge)
     assert proc.returncode == 0 and changed(proc) >= 1
     wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 200, 'k3s-entry')
+
+
+def test_3b_a_file_the_edge_does_not_read_fails_the_role(edge):
+    # Like a single-file bind mount that never sees the renamed file: the edge has no
+    # router for the new hostname, and the role says so (and names the write mode).
+    unseen = edge['work'] / 'unseen'
+    unseen.mkdir(exist_ok=True)
+    (unseen / 'dynamic.yml').write_bytes(edge['dynamic'].read_bytes())
+    proc = run_role(edge, edge_routes_dynamic_file=str(unseen / 'dynamic.yml'), edge_routes_verify_timeout=3,
+                    edge_routes_routes=[{'name': 'unseen', 'host': 'unseen.brmartin.co.uk'}])
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert re.search(r'unseen\.brmartin\.co\.uk via .*: HTTP 404 Not Found, X-K3s-Migration-Hop absent, '
+                     r'body .{1,4}404 page not found.{1,8} - no router matched: the edge does not see the written file',
+                     proc.stdout), proc.stdout[-3000:]
+    assert 'edge_routes_write_mode: in_place' in proc.stdout
+    # Nothing listening where the role asks: its own message.
+    proc = run_role(edge, edge_routes_verify_port=free_port(), edge_routes_verify_timeout=2)
+    assert proc.returncode != 0 and 'nothing answered there: set edge_routes_verify_address' in proc.stdout, \
+        proc.stdout[-3000:]
+
+
+def test_3c_in_place_keeps_the_inode_and_the_edge_follows(edge):
+    inode = edge['dynamic'].stat().st_ino
+    routes = [{'name': 'whoami', 'host': 'whoami.brmartin.co.uk'}, {'name': 'extra', 'host': 'extra.brmartin.co.uk'}]
+    proc = run_role(edge, edge_routes_write_mode='in_place', edge_routes_routes=routes)
+    assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
+    assert edge['dynamic'].stat().st_ino == inode
+    assert wait_for(edge['port'], 'extra.brmartin.co.uk', edge['edge_ca'], 200, 'k3s-entry')[1] == \
+        'k3s-entry host=extra.brmartin.co.uk'
+    proc = run_role(edge)  # back to one route, written atomically: a new inode
+    assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
+    assert edge['dynamic'].stat().st_ino != inode
+    wait_for(edge['port'], 'extra.brmartin.co.uk', edge['edge_ca'], 404)
 
 
 def test_4_unrouted_name_gets_the_default_certificate(edge, tmp_path):

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The collection's metadata says what the code does: the collections it depends on are
 exactly those its roles, modules and playbooks call, requirements.yml lists the same, no
-module was added in a version newer than galaxy.yml's, and the licence file the headers
-name is there."""
+module was added in a version newer than galaxy.yml's, the licence file the headers name
+is there, and the two ends of a contract between roles say the same."""
 
 from __future__ import annotations
 
@@ -60,3 +60,15 @@ def test_the_licence_the_headers_name_is_there():
     assert yaml.safe_load((ROOT / 'galaxy.yml').read_text())['license'] == ['GPL-3.0-or-later']
     headers = [p for p in (ROOT / 'plugins').rglob('*.py') if 'LICENSES/GPL-3.0-or-later.txt' in p.read_text()]
     assert headers
+
+
+def test_the_edge_checks_the_hop_the_entry_point_serves():
+    """The edge stage asks for the path and header the platform's entry point answers."""
+    edge = yaml.safe_load((ROOT / 'roles/edge_routes/defaults/main.yml').read_text())
+    platform = yaml.safe_load((ROOT / 'roles/platform/vars/main.yml').read_text())
+    assert edge['edge_routes_verify_path'] == platform['_platform_entrypoint_hop_path']
+    assert edge['edge_routes_verify_header'] == platform['_platform_entrypoint_hop_header']
+    server = yaml.safe_load((ROOT / 'roles/platform/defaults/main.yml').read_text())['platform_entrypoint_server_name']
+    assert edge['edge_routes_server_name'] == server
+    template = (ROOT / 'roles/platform/templates/entrypoint.yaml.j2').read_text()
+    assert '{{ _platform_entrypoint_hop_header }}: "{{ platform_entrypoint_server_name }}"' in template
