@@ -13,12 +13,14 @@ options:
   nomad_addr:
     description:
       - Address of the Nomad agent's HTTP API on this host.
-      - Only C(GET) requests are sent.
+      - The reading modules send C(GET) requests only; M(brmartin.k3s_migration.nomad_node_drain)
+        also sends the node's drain and eligibility C(POST)s.
     type: str
     default: http://127.0.0.1:4646
   nomad_token:
     description:
-      - ACL token sent as C(X-Nomad-Token). Needs C(agent:read) and C(namespace:read-job).
+      - ACL token sent as C(X-Nomad-Token). Needs C(agent:read) and C(namespace:read-job);
+        M(brmartin.k3s_migration.nomad_node_drain) needs C(agent:read), C(node:read) and C(node:write).
       - Defaults to the E(NOMAD_TOKEN) environment variable of the module process.
     type: str
   nomad_ca_cert:

@@ -7,8 +7,10 @@
 Endpoints (https://developer.hashicorp.com/nomad/api-docs): ``GET /v1/agent/self``,
 ``GET /v1/status/leader``, ``GET /v1/jobs``, ``GET /v1/job/:id/allocations`` and
 ``GET /v1/allocations?resources=true``; jobs and allocations of every namespace
-(``namespace=*``). Only GET requests are ever sent. A 403 is its own error
-(NomadForbidden), naming the ACL capability the token lacks.
+(``namespace=*``). A 403 is its own error (NomadForbidden), naming the ACL capability the
+token lacks. The reads are all GET; the only writes are the node drain and eligibility
+calls (``GET /v1/node/:id``, ``GET /v1/node/:id/allocations``, ``POST
+/v1/node/:id/drain``, ``POST /v1/node/:id/eligibility``), used by nomad_node_drain alone.
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ class NomadForbidden(NomadError):
     """The Nomad API answered 403: ACLs are on and the token lacks a capability."""
 
 
-def _capability(path: str) -> str:
+def _capability(path: str, method: str = 'GET') -> str:
     if path.startswith('/v1/agent/'):
         return 'agent:read'
+    if path.startswith('/v1/node/'):
+        return 'node:write' if method == 'POST' else 'node:read'
     return 'namespace:read-job on every namespace (namespace "*" { capabilities = ["read-job"] })'
 
 
@@ -72,24 +76,37 @@ class NomadClient:
                    params.get('nomad_validate_certs', True), params.get('nomad_timeout', 10))
 
     def get(self, path: str):
+        return self._request('GET', path)
+
+    def post(self, path: str, body: dict):
+        return self._request('POST', path, body)
+
+    def _request(self, method: str, path: str, payload: dict | None = None):
         headers = {'Accept': 'application/json'}
         if self.token:
             headers['X-Nomad-Token'] = self.token
+        data = None
+        if payload is not None:
+            headers['Content-Type'] = 'application/json'
+            data = json.dumps(payload)
         url = self.addr + path
         try:
-            response = self._open(url, method='GET', headers=headers, timeout=self.timeout,
+            response = self._open(url, method=method, headers=headers, data=data, timeout=self.timeout,
                                   validate_certs=self.validate_certs, ca_path=self.ca_cert)
             body = response.read()
         except Exception as exc:  # open_url raises many types: URLError, HTTPError, socket errors
             if getattr(exc, 'code', None) == 403:
-                raise NomadForbidden('GET %s: 403 Forbidden: the token %s lacks %s (Nomad ACLs are on; give it a '
-                                     'policy with agent:read and namespace "*" read-job)'
-                                     % (url, 'given' if self.token else '(none given)', _capability(path)))
-            raise NomadError('GET %s failed: %s' % (url, to_text(exc)))
+                wanted = _capability(path, method)
+                raise NomadForbidden('%s %s: 403 Forbidden: the token %s lacks %s (Nomad ACLs are on; give it a '
+                                     'policy with %s)'
+                                     % (method, url, 'given' if self.token else '(none given)', wanted,
+                                        wanted if path.startswith('/v1/node/') else
+                                        'agent:read and namespace "*" read-job'))
+            raise NomadError('%s %s failed: %s' % (method, url, to_text(exc)))
         try:
             return json.loads(to_text(body))
         except ValueError as exc:
-            raise NomadError('GET %s returned invalid JSON: %s' % (url, exc))
+            raise NomadError('%s %s returned invalid JSON: %s' % (method, url, exc))
 
 
 def _client_config(agent_self: dict) -> dict:
@@ -180,3 +197,37 @@ def workload_differences(old: dict, new: dict) -> list:
     if old_ports != new_ports:
         lines.append('host ports held by allocations: %s -> %s' % (old_ports, new_ports))
     return lines
+
+
+# Job types whose allocations a drain leaves in place by default (IgnoreSystemJobs) and
+# that do not move: they run on every eligible node.
+SYSTEM_JOB_TYPES = ('system', 'sysbatch')
+
+
+def node_state(client: NomadClient, node_id: str) -> dict:
+    """The node's eligibility, drain and the allocations a drain moves (service/batch, live)."""
+    node = client.get('/v1/node/%s' % quote(node_id, safe=''))
+    allocs = client.get('/v1/node/%s/allocations' % quote(node_id, safe='')) or []
+    moving = sorted('%s/%s' % (a.get('Namespace') or 'default', a.get('Name') or a.get('ID', ''))
+                    for a in allocs
+                    if a.get('ClientStatus') in ('pending', 'running') and a.get('DesiredStatus', 'run') == 'run'
+                    and a.get('JobType') not in SYSTEM_JOB_TYPES)
+    return {'node_id': node_id, 'name': node.get('Name', ''), 'status': node.get('Status', ''),
+            'eligibility': node.get('SchedulingEligibility', ''),
+            'draining': bool(node.get('DrainStrategy')), 'allocations': moving}
+
+
+def drain(client: NomadClient, node_id: str, deadline_seconds: int, ignore_system_jobs: bool, message: str) -> dict:
+    return client.post('/v1/node/%s/drain' % quote(node_id, safe=''), {
+        'DrainSpec': {'Deadline': int(deadline_seconds) * 1000000000, 'IgnoreSystemJobs': bool(ignore_system_jobs)},
+        'MarkEligible': False, 'Meta': {'message': message}})
+
+
+def end_drain(client: NomadClient, node_id: str) -> dict:
+    """Cancel a drain still running and make the node eligible in one call."""
+    return client.post('/v1/node/%s/drain' % quote(node_id, safe=''), {'DrainSpec': None, 'MarkEligible': True})
+
+
+def set_eligibility(client: NomadClient, node_id: str, eligible: bool) -> dict:
+    return client.post('/v1/node/%s/eligibility' % quote(node_id, safe=''),
+                       {'Eligibility': 'eligible' if eligible else 'ineligible'})

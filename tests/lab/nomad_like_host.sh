@@ -30,7 +30,7 @@ WantedBy=multi-user.target
 units="lab-nomad-agent lab-nomad-static-ports"
 before=$(cat /etc/systemd/system/lab-*.service 2>/dev/null | md5sum)
 unit lab-nomad-agent "the Nomad client and Consul agents" \
-  "--node-name $node --address $address --jobs /opt/lab-standins/nomad_jobs.json --nomad-port 4646 --consul-port 8500 --dns-port 8600 --min-dynamic-port $min_dyn --max-dynamic-port $max_dyn"
+  "--node-name $node --address $address --jobs /opt/lab-standins/nomad_jobs.json --nomad-port 4646 --consul-port 8500 --dns-port 8600 --min-dynamic-port $min_dyn --max-dynamic-port $max_dyn --call-log /var/log/lab-nomad-calls.jsonl"
 unit lab-nomad-static-ports "workloads on Nomad static host ports (MinIO 9000, Elasticsearch 9200/9300, GitLab SSH 2222)" \
   "--tcp 9000,9200,9300,2222"
 if [ "$edge" = yes ]; then

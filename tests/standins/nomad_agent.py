@@ -19,7 +19,19 @@ Nomad HTTP API (https://developer.hashicorp.com/nomad/api-docs), on --nomad-port
                                 [{Label, Value, To, HostIP}]
   The three job/allocation endpoints take ?namespace= (default "default"; "*" is every
   namespace), as Nomad's do. With --acl-token, every path but /v1/status/leader answers
-  403 "Permission denied" unless X-Nomad-Token carries that token (Nomad with ACLs on).
+  403 "Permission denied" unless X-Nomad-Token carries that token (Nomad with ACLs on);
+  --acl-read-token is a token without node:write (its POSTs answer 403).
+  This node only (its own ID):
+  GET  /v1/node/<id>            {ID, Name, Status, SchedulingEligibility, DrainStrategy}
+  GET  /v1/node/<id>/allocations  the node's allocations, with JobType
+  POST /v1/node/<id>/drain      {DrainSpec: {Deadline, IgnoreSystemJobs} | null, MarkEligible}:
+                                ineligible at once; after --drain-seconds the node's
+                                allocations of non-system jobs are stopped (ClientStatus
+                                "complete", DesiredStatus "stop": moved away) and
+                                DrainStrategy goes back to null, as Nomad's drainer does.
+                                DrainSpec null cancels; MarkEligible makes it eligible.
+  POST /v1/node/<id>/eligibility  {Eligibility: "eligible" | "ineligible"}
+  With --call-log, each POST is appended there as one JSON line {time, method, path, body}.
 Consul HTTP API (https://developer.hashicorp.com/consul/api-docs), on --consul-port (8500):
   GET /v1/agent/self            Config.{Datacenter,NodeName}, DebugConfig.DNSPort
   GET /v1/catalog/services      {name: [tags]}
@@ -41,6 +53,7 @@ import socketserver
 import struct
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
@@ -55,6 +68,11 @@ class Cluster:
         self.args = args
         self.jobs = fixture.get('jobs', [])
         self.services = fixture.get('consul_services', {})
+        self.node_id = node_id(args.node_name)
+        self.eligibility = 'eligible'
+        self.drain_strategy = None
+        self.stopped = set()  # allocation IDs a drain moved off this node
+        self.lock = threading.Lock()
 
     def agent_self(self) -> dict:
         a = self.args
@@ -93,15 +111,53 @@ class Cluster:
                 alloc = {
                     'ID': str(uuid.uuid5(uuid.NAMESPACE_URL, '%s/%s/%s' % (j['id'], group['name'], group['node']))),
                     'JobID': j['id'], 'Namespace': j.get('namespace', 'default'), 'TaskGroup': group['name'], 'Name': '%s.%s[0]' % (j['id'], group['name']),
-                    'NodeID': node_id(group['node']), 'NodeName': group['node'],
+                    'NodeID': node_id(group['node']), 'NodeName': group['node'], 'JobType': j.get('type', 'service'),
                     'ClientStatus': 'running', 'DesiredStatus': 'run',
                 }
+                if alloc['ID'] in self.stopped:
+                    alloc.update(ClientStatus='complete', DesiredStatus='stop')
                 if resources:
                     alloc['AllocatedResources'] = {'Shared': {'Ports': [
                         {'Label': p['label'], 'Value': p['value'], 'To': p.get('to', 0), 'HostIP': self.args.address}
                         for p in group.get('ports', [])]}}
                 out.append(alloc)
         return out
+
+    def node(self) -> dict:
+        return {'ID': self.node_id, 'Name': self.args.node_name, 'Status': 'ready',
+                'SchedulingEligibility': self.eligibility, 'DrainStrategy': self.drain_strategy,
+                'Drain': self.drain_strategy is not None}
+
+    def node_allocations(self) -> list:
+        return [a for a in self.allocations(namespace='*') if a['NodeID'] == self.node_id]
+
+    def drain(self, body: dict) -> dict:
+        spec = body.get('DrainSpec')
+        with self.lock:
+            if spec:
+                self.drain_strategy = {'Deadline': spec.get('Deadline', 0),
+                                       'IgnoreSystemJobs': bool(spec.get('IgnoreSystemJobs'))}
+                self.eligibility = 'ineligible'
+                threading.Timer(self.args.drain_seconds, self._drained, args=(self.drain_strategy,)).start()
+            else:
+                self.drain_strategy = None
+                if body.get('MarkEligible'):
+                    self.eligibility = 'eligible'
+        return {'EvalIDs': [], 'EvalCreateIndex': 0, 'NodeModifyIndex': 1}
+
+    def _drained(self, strategy: dict) -> None:
+        with self.lock:
+            if self.drain_strategy is not strategy:  # cancelled or replaced meanwhile
+                return
+            for alloc in self.node_allocations():
+                if not (strategy['IgnoreSystemJobs'] and alloc['JobType'] in ('system', 'sysbatch')):
+                    self.stopped.add(alloc['ID'])
+            self.drain_strategy = None
+
+    def set_eligibility(self, body: dict) -> dict:
+        with self.lock:
+            self.eligibility = 'eligible' if body.get('Eligibility') == 'eligible' else 'ineligible'
+        return {'EvalIDs': [], 'EvalCreateIndex': 0, 'NodeModifyIndex': 1}
 
 
 def make_handler(cluster: Cluster, kind: str):
@@ -119,15 +175,46 @@ def make_handler(cluster: Cluster, kind: str):
             self.end_headers()
             self.wfile.write(data)
 
+        def _allowed(self, path: str, write: bool) -> bool:
+            a = cluster.args
+            if not a.acl_token or path == '/v1/status/leader':
+                return True
+            given = self.headers.get('X-Nomad-Token')
+            return given == a.acl_token or (not write and bool(a.acl_read_token) and given == a.acl_read_token)
+
+        def do_POST(self):  # noqa: N802 (http.server naming)
+            path = urlparse(self.path).path
+            length = int(self.headers.get('Content-Length') or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b'{}')
+            except ValueError:
+                return self._send(400, b'Request decode failed')
+            if kind != 'nomad':
+                return self._send(405, b'Invalid method\n')
+            if not self._allowed(path, write=True):
+                return self._send(403, b'Permission denied')
+            prefix = '/v1/node/%s/' % cluster.node_id
+            if not path.startswith(prefix) or path[len(prefix):] not in ('drain', 'eligibility'):
+                return self._send(404, b'Invalid URL path\n')
+            if cluster.args.call_log:
+                with open(cluster.args.call_log, 'a', encoding='utf-8') as log:
+                    log.write(json.dumps({'time': time.time(), 'method': 'POST', 'path': path, 'body': body}) + '\n')
+            if path.endswith('/drain'):
+                return self._send(200, cluster.drain(body))
+            return self._send(200, cluster.set_eligibility(body))
+
         def do_GET(self):  # noqa: N802 (http.server naming)
             url = urlparse(self.path)
             query = parse_qs(url.query)
             path = url.path
             namespace = (query.get('namespace') or ['default'])[0]
             if kind == 'nomad':
-                token = cluster.args.acl_token
-                if token and path != '/v1/status/leader' and self.headers.get('X-Nomad-Token') != token:
+                if not self._allowed(path, write=False):
                     return self._send(403, b'Permission denied')
+                if path == '/v1/node/%s' % cluster.node_id:
+                    return self._send(200, cluster.node())
+                if path == '/v1/node/%s/allocations' % cluster.node_id:
+                    return self._send(200, cluster.node_allocations())
                 if path == '/v1/agent/self':
                     return self._send(200, cluster.agent_self())
                 if path == '/v1/status/leader':
@@ -230,6 +317,9 @@ def main(argv=None) -> int:
     p.add_argument('--bridge-subnet', default='172.26.64.0/20')
     p.add_argument('--tcp', default='', help='comma-separated plain TCP ports')
     p.add_argument('--acl-token', default='', help='answer 403 unless X-Nomad-Token is this')
+    p.add_argument('--acl-read-token', default='', help='a token that reads but may not write (no node:write)')
+    p.add_argument('--drain-seconds', type=float, default=1.0, help='how long a drain takes to move allocations')
+    p.add_argument('--call-log', default='', help='append each POST here as a JSON line')
     args = p.parse_args(argv)
     fixture = {}
     if args.jobs:
