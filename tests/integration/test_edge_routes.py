@@ -282,6 +282,19 @@ def test_6_bad_input_is_refused_before_any_change(edge):
     assert proc.returncode != 0 and 'above Nomad' in proc.stdout
     proc = run_role(edge, edge_routes_ca_pem='')
     assert proc.returncode != 0 and 'edge_routes_ca_pem' in proc.stdout
+    # The top of Nomad's dynamic ports is the preflight's reading of the nodes' agents.
+    playbook = edge['work'] / 'edge-after-preflight.yml'
+    playbook.write_text(json.dumps([{
+        'name': 'Edge after a preflight that read max_dynamic_port 32500 on one node', 'hosts': 'localhost',
+        'connection': 'local', 'gather_facts': False, 'tasks': [
+            {'ansible.builtin.add_host': {'name': 'localhost', 'groups': ['k3s_cluster']}},
+            {'ansible.builtin.set_fact': {'preflight_report': {'nomad': {'reachable': True, 'max_dynamic_port': 32500}}}},
+            {'ansible.builtin.include_role': {'name': 'brmartin.k3s_migration.edge_routes'}}]}]))
+    values = {'edge_routes_dynamic_file': str(edge['dynamic']), 'edge_routes_ca_pem': edge['cluster_ca'].pem,
+              'edge_routes_backend_addresses': ['127.0.0.1'], 'edge_routes_node_port': 32443}
+    proc = run_playbook(str(playbook), values, edge['work'])
+    assert proc.returncode != 0 and "above Nomad's dynamic ports (up to 32500) - got 32443" in proc.stdout, \
+        proc.stdout[-3000:]
     assert edge['dynamic'].read_bytes() == before
 
 
