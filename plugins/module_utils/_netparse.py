@@ -153,6 +153,7 @@ def parse_ip_addr(text: str) -> list[dict]:
             'mtu': link.get('mtu'),
             'addresses': addresses,
             'vxlan_port': info_data.get('port') if linkinfo.get('info_kind') == 'vxlan' else None,
+            'master': link.get('master', ''),
         })
     return interfaces
 

@@ -17,7 +17,17 @@ description:
     record to O(path) on the host.
   - With O(state=compare), reads the host the same way and returns what was C(added),
     C(removed) or C(changed) per category since the record was taken. Fails when any
-    difference is not matched by O(ignore).
+    difference is neither matched by O(ignore) nor Nomad's expected churn.
+  - Nomad's expected churn (O(nomad_churn)) is what a running Nomad client changes by
+    itself while K3s comes and goes - allocations starting, stopping and restarting - and
+    is named in one place (C(NOMAD_CHURN) in module_utils/_hoststate.py) - a veth on
+    Nomad's bridge (O(nomad_bridge)); CNI's leases and cached results for Nomad's network
+    (O(nomad_cni_network)); rules carrying CNI's comment for that network and the CNI-*
+    chains only they use; listeners on Nomad's dynamic ports (O(nomad_dynamic_ports)) held
+    by processes that are not K3s's; mount units of allocations (alloc directories, network
+    namespaces named by allocation ID, Docker's). It is returned as RV(churn), not failed
+    on. What K3s could leave (cni0 and flannel interfaces, its veths, KUBE-/FLANNEL- and
+    cbr0 CNI chains, its mounts and units, cbr0's CNI files, its ports) is never churn.
   - Reading never changes the host; only O(state=snapshot) writes, and only O(path).
   - Categories the host cannot provide (for example iptables in an emulated arm64
     container) are listed in RV(unavailable) and not compared.
@@ -61,6 +71,22 @@ options:
     type: list
     elements: str
     default: []
+  nomad_churn:
+    description: Accept Nomad's expected churn (see the description) on O(state=compare).
+    type: bool
+    default: true
+  nomad_bridge:
+    description: Nomad's bridge (its client C(bridge_network_name)).
+    type: str
+    default: nomad
+  nomad_cni_network:
+    description: The CNI network name of Nomad's bridge networking, as CNI's files and rule comments carry it.
+    type: str
+    default: nomad
+  nomad_dynamic_ports:
+    description: Nomad's dynamic port range (C(MIN-MAX)), as its client is configured.
+    type: str
+    default: 20000-32000
 seealso:
   - module: brmartin.k3s_migration.coexistence_preflight
 """
@@ -100,6 +126,17 @@ ignored:
   returned: when state is compare
   type: dict
   sample: {}
+churn:
+  description: With O(state=compare), the differences that are Nomad's expected churn, per category.
+  returned: when state is compare
+  type: dict
+  sample: {"interfaces": {"added": ["veth4c1d2e3f"], "removed": [], "changed": []}}
+churn_summary:
+  description: One line per difference that is Nomad's expected churn.
+  returned: when state is compare
+  type: list
+  elements: str
+  sample: ["interfaces added: veth4c1d2e3f"]
 summary:
   description: One line per difference not ignored.
   returned: when state is compare
@@ -121,6 +158,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _files as files
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hoststate as hoststate
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
 
 
 def _counts(categories: dict) -> dict:
@@ -157,6 +195,10 @@ def main():
             paths=dict(type='list', elements='path', default=['/var/lib/cni', '/opt/cni', '/etc/cni']),
             overwrite=dict(type='bool', default=False),
             ignore=dict(type='list', elements='str', default=[]),
+            nomad_churn=dict(type='bool', default=True),
+            nomad_bridge=dict(type='str', default='nomad'),
+            nomad_cni_network=dict(type='str', default='nomad'),
+            nomad_dynamic_ports=dict(type='str', default='20000-32000'),
         ),
         supports_check_mode=True,
     )
@@ -167,6 +209,11 @@ def main():
             module.fail_json(msg='ignore entry %r names no category; use one of %s'
                              % (pattern, ', '.join(hoststate.CATEGORIES)))
 
+    try:
+        dynamic = netparse.parse_port_range(params['nomad_dynamic_ports'])
+    except netparse.ParseError as exc:
+        module.fail_json(msg='nomad_dynamic_ports: %s' % exc)
+
     def run(argv):
         return module.run_command(argv, check_rc=False, environ_update={'LC_ALL': 'C'})
 
@@ -174,10 +221,16 @@ def main():
         old = _load(module, path)
         current = hoststate.take(run, old.get('paths', params['paths']))
         skip = set(old.get('unavailable', {})) | set(current['unavailable'])
-        diffs, ignored = hoststate.compare(old['categories'], current['categories'], params['ignore'], skip)
+        churn = None
+        if params['nomad_churn']:
+            churn = hoststate.NomadChurn(old['categories'], current['categories'], params['nomad_bridge'],
+                                         params['nomad_cni_network'], dynamic)
+        diffs, ignored, churned = hoststate.compare(old['categories'], current['categories'], params['ignore'], skip,
+                                                    churn=churn or (lambda *_args: False))
         summary = hoststate.summarize(diffs)
         result = dict(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
-                      differences=diffs, ignored=ignored, summary=summary, unavailable=current['unavailable'])
+                      differences=diffs, ignored=ignored, summary=summary, unavailable=current['unavailable'],
+                      churn=churned, churn_summary=hoststate.summarize(churned))
         if diffs:
             module.fail_json(msg='host differs from the record %s taken %s in %d place(s):\n- %s'
                              % (path, old['taken_at'], len(summary), '\n- '.join(summary)), **result)

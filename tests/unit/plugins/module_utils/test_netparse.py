@@ -72,7 +72,12 @@ def test_vxlan_port_is_read_from_link_details():
             '"info_data":{"id":1,"local":"192.168.1.5","port":8472}},"addr_info":[{"family":"inet",'
             '"local":"10.42.0.0","prefixlen":32}]}]')
     assert netparse.parse_ip_addr(text) == [{'name': 'flannel.1', 'kind': 'vxlan', 'state': 'UNKNOWN', 'mtu': 1450,
-                                             'addresses': ['10.42.0.0/32'], 'vxlan_port': 8472}]
+                                             'addresses': ['10.42.0.0/32'], 'vxlan_port': 8472, 'master': ''}]
+
+
+def test_the_bridge_an_interface_is_enslaved_to_is_read():
+    text = '[{"ifname":"veth2222","mtu":1500,"master":"nomad","linkinfo":{"info_kind":"veth"},"addr_info":[]}]'
+    assert netparse.parse_ip_addr(text)[0]['master'] == 'nomad'
 
 
 def test_iptables_save_from_the_lab_node():
