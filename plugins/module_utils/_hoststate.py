@@ -24,6 +24,7 @@ import os
 import re
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_cleanup as cleanup
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _treesum as treesum
 
 CATEGORIES = ('interfaces', 'routes', 'iptables', 'nft', 'sockets', 'units', 'paths')
@@ -48,26 +49,20 @@ NOMAD_CHURN = {
 K3S_PROCESSES = ('k3s', 'k3s-server', 'k3s-agent', 'containerd', 'containerd-shim', 'containerd-shim-runc-v2',
                  'kubelet', 'kube-proxy', 'flanneld', 'coredns', 'traefik', 'metrics-server', 'local-path-provisioner')
 _SOCKET_KEY = re.compile(r'^(?P<proto>\S+) (?P<address>.*):(?P<port>\d+) (?P<names>\S+)$')
-_JUMP = re.compile(r'-[jg] (CNI-\S+)')
-
-
-def _cni_comment(network: str):
-    return re.compile(r'name: \\?"%s\\?"' % re.escape(network))
 
 
 def _nomad_chains(records: list, network: str) -> set:
     """CNI-* chains (``table/CHAIN``) a Nomad allocation made, in any of the records."""
-    comment = _cni_comment(network)
     chains = set()
     for record in records:
         for key, body in (record.get('iptables') or {}).items():
             table, _sep, chain = key.partition('/')
             rules = body.get('rules') or []
-            if chain.startswith('CNI-') and rules and all(comment.search(r) for r in rules):
+            if chain.startswith('CNI-') and rules and all(cleanup.owned_by_network(r, network) for r in rules):
                 chains.add(key)
             for rule in rules:
-                if comment.search(rule):
-                    chains.update('%s/%s' % (table, target) for target in _JUMP.findall(rule))
+                if cleanup.owned_by_network(rule, network) and cleanup.jump_target(rule).startswith('CNI-'):
+                    chains.add('%s/%s' % (table, cleanup.jump_target(rule)))
     return chains
 
 
@@ -79,7 +74,6 @@ class NomadChurn:
         self.before, self.after = before, after
         self.bridge, self.network = bridge, network
         self.dynamic_ports = (int(dynamic_ports[0]), int(dynamic_ports[1]))
-        self.comment = _cni_comment(network)
         self.chains = _nomad_chains([before, after], network)
 
     def _veth(self, value, assumed: str = '') -> bool:
@@ -116,7 +110,7 @@ class NomadChurn:
                 differing = list(((new if kind == 'added' else old) or {}).get('rules') or [])
             table = key.partition('/')[0]
             return bool(differing) and all(
-                self.comment.search(r) or any('%s/%s' % (table, t) in self.chains for t in _JUMP.findall(r))
+                cleanup.owned_by_network(r, self.network) or '%s/%s' % (table, cleanup.jump_target(r)) in self.chains
                 for r in differing)
         if category == 'sockets':
             match = _SOCKET_KEY.match(key)

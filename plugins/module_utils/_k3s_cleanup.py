@@ -38,12 +38,14 @@ _JUMP = re.compile(r'(?:^|\s)-[jg] (\S+)')
 _ADDRESSES = re.compile(r'(?:--to-destination|-[sd]) (\d+\.\d+\.\d+\.\d+(?:/\d+)?)')
 
 
-def _target(rule: str) -> str:
+def jump_target(rule: str) -> str:
+    """The chain a rule jumps or goes to ('' for none)."""
     match = _JUMP.search(rule)
     return match.group(1) if match else ''
 
 
-def _owned_by_network(rule: str, network: str) -> bool:
+def owned_by_network(rule: str, network: str) -> bool:
+    """Whether a rule carries CNI's comment for ``network`` (``name: "<network>"``)."""
     return 'name: \\"%s\\"' % network in rule or 'name: "%s"' % network in rule
 
 
@@ -76,20 +78,20 @@ def plan_iptables(tables: dict, network: str = 'cbr0', cluster_nets: list | None
         for chain, body in chains.items():
             if not chain.startswith('CNI-') or chain in SHARED_CNI_CHAINS or chain in BUILTIN_CHAINS:
                 continue
-            if any(_owned_by_network(r, network) or _in_cluster(r, cluster_nets) for r in body['rules']):
+            if any(owned_by_network(r, network) or _in_cluster(r, cluster_nets) for r in body['rules']):
                 doomed.add(chain)
         for chain, body in chains.items():
             for rule in body['rules']:
-                target = _target(rule)
+                target = jump_target(rule)
                 if (target.startswith('CNI-') and target in chains and target not in SHARED_CNI_CHAINS
-                        and _owned_by_network(rule, network)):
+                        and owned_by_network(rule, network)):
                     doomed.add(target)
         for chain in sorted(chains):
             if chain in doomed:
                 continue
             for rule in chains[chain]['rules']:
                 comment = rule.lower()
-                if _target(rule) in doomed or _owned_by_network(rule, network) or 'flannel' in comment:
+                if jump_target(rule) in doomed or owned_by_network(rule, network) or 'flannel' in comment:
                     rules_out.append((table, chain, rule))
         chains_out.extend((table, c) for c in sorted(doomed))
     return {'rules': rules_out, 'chains': chains_out}
