@@ -28,8 +28,11 @@ PI_CMDLINE_CANDIDATES = (
     '/boot/cmdline.txt',
 )
 
-ARCH_MAP = {'x86_64': 'amd64', 'amd64': 'amd64', 'aarch64': 'arm64', 'arm64': 'arm64',
-            'armv7l': 'arm', 'armv6l': 'arm', 's390x': 's390x', 'riscv64': 'riscv64'}
+# The one map from a kernel's machine name (uname -m, Ansible's architecture fact) to K3s's
+# arch and the release file of its binary, read by the preflight and, through the k3s_arch
+# filter, by the k3s role. K3s's arm build is ARMv7 (armhf): an armv6l machine has none.
+K3S_ARCHES = {'x86_64': 'amd64', 'amd64': 'amd64', 'aarch64': 'arm64', 'arm64': 'arm64', 'armv7l': 'arm'}
+K3S_BINARIES = {'amd64': 'k3s', 'arm64': 'k3s-arm64', 'arm': 'k3s-armhf'}
 
 
 def read_text(path: str, default: str | None = None) -> str | None:
@@ -238,7 +241,7 @@ def collect_all(run: Runner, data_dir: str, shared_dirs: list, modules: list, sy
     machine = os.uname().machine
     return {
         'machine': machine,
-        'arch': ARCH_MAP.get(machine, machine),
+        'arch': K3S_ARCHES.get(machine, machine),
         'hostname': os.uname().nodename,
         'cpus': os.cpu_count() or 0,
         'memory': collect_memory(),

@@ -32,6 +32,9 @@ import os
 import re
 import shlex
 
+# The interfaces K3s's flannel and kube-proxy create on a node (the bridge, VXLAN, WireGuard
+# backends, IPVS dummy): the cleanup deletes them, the one list the role relies on.
+K3S_INTERFACES = ('cni0', 'flannel.1', 'flannel-v6.1', 'flannel-wg', 'flannel-wg-v6', 'kube-ipvs0')
 BUILTIN_CHAINS = ('INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING')
 SHARED_CNI_CHAINS = ('CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ', 'CNI-FORWARD', 'CNI-ADMIN')
 _JUMP = re.compile(r'(?:^|\s)-[jg] (\S+)')

@@ -15,10 +15,11 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils._hostfacts import K3S_BINARIES
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils._nomad_api import (
     DEFAULT_BRIDGE_SUBNET, DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT)
 
-SUPPORTED_ARCHES = ('amd64', 'arm64', 'arm')
+SUPPORTED_ARCHES = tuple(K3S_BINARIES)
 # Processes and interfaces that are K3s's own once it runs: a re-run must not flag them.
 # K3s runs as k3s-server/k3s-agent; what it starts (containerd, its shims) runs from the
 # programs it unpacks under <data-dir>/data/, whatever their names. A Docker host's own

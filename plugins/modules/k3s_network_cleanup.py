@@ -120,8 +120,7 @@ def main():
         argument_spec=dict(
             cni_network=dict(type='str', default='cbr0'),
             cluster_cidr=dict(type='str', default='10.42.0.0/16'),
-            interfaces=dict(type='list', elements='str',
-                            default=['cni0', 'flannel.1', 'flannel-v6.1', 'flannel-wg', 'flannel-wg-v6', 'kube-ipvs0']),
+            interfaces=dict(type='list', elements='str', default=list(cleanup.K3S_INTERFACES)),
             cni_cache_dir=dict(type='path', default='/var/lib/cni'),
             netns=dict(type='list', elements='str', default=[]),
         ),

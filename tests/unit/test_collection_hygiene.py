@@ -72,3 +72,19 @@ def test_the_edge_checks_the_hop_the_entry_point_serves():
     assert edge['edge_routes_server_name'] == server
     template = (ROOT / 'roles/platform/templates/entrypoint.yaml.j2').read_text()
     assert '{{ _platform_entrypoint_hop_header }}: "{{ platform_entrypoint_server_name }}"' in template
+
+
+def test_the_interface_list_is_written_once():
+    # The module documents its default; the role passes none, so the cleanup's list is the one.
+    from ansible_collections.brmartin.k3s_migration.plugins.module_utils._k3s_cleanup import K3S_INTERFACES
+    from ansible_collections.brmartin.k3s_migration.plugins.modules import k3s_network_cleanup
+    doc = yaml.safe_load(k3s_network_cleanup.DOCUMENTATION)
+    assert doc['options']['interfaces']['default'] == list(K3S_INTERFACES)
+    role = '\n'.join(p.read_text() for d in ('tasks', 'vars') for p in (ROOT / 'roles').glob('*/%s/*.yml' % d))
+    assert 'flannel.1' not in role and 'kube-ipvs0' not in role
+
+
+def test_the_architecture_map_is_written_once():
+    role = '\n'.join(p.read_text() for d in ('tasks', 'vars') for p in (ROOT / 'roles').glob('*/%s/*.yml' % d))
+    assert 'aarch64' not in role and 'k3s-armhf' not in role
+    assert 'brmartin.k3s_migration.k3s_arch' in (ROOT / 'roles/k3s/vars/main.yml').read_text()
