@@ -18,11 +18,11 @@ description:
     stage when nothing it reads changed and nothing it made is gone.
   - With O(state=query) (changes nothing), returns RV(current) and, when it is false, the
     RV(reasons) - no record, other inputs, a named object deleted or made again, a workload
-    added, deleted or not Ready, a certificate due for renewal. One reading: a few GETs and
+    added, deleted or not Ready, a certificate due for renewal. It reads with a few GETs and
     one list per namespace and kind, in one process.
   - With O(state=present), records the current state under O(digest) (after the stage
     applied everything). With O(state=absent), deletes the record.
-  - What it cannot see is a hand edit to an object that still exists with the same uid:
+  - What it cannot see is a hand edit to an object that still exists with the same uid;
     the stage's own switch to apply everything anyway is the way to undo one.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
@@ -151,7 +151,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _stage_marker as marker
 
 try:
-    from kubernetes import client as k8s_client, config as k8s_config
+    from kubernetes import config as k8s_config
     from kubernetes.client.rest import ApiException
     HAS_K8S, K8S_ERROR = True, None
 except ImportError:
@@ -199,8 +199,8 @@ def parse_object(ref):
     if kind not in KINDS:
         raise ValueError('%r: kind %s is not one this module reads (%s)' % (ref, kind, ', '.join(sorted(KINDS))))
     if KINDS[kind][2] != bool(namespace):
-        raise ValueError('%r: %s is %s' % (ref, kind, 'namespaced: name its namespace' if KINDS[kind][2]
-                                             else 'cluster-scoped: no namespace'))
+        scope = 'namespaced: name its namespace' if KINDS[kind][2] else 'cluster-scoped: no namespace'
+        raise ValueError('%r: %s is %s' % (ref, kind, scope))
     return kind, namespace, name
 
 
