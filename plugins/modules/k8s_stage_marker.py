@@ -21,7 +21,8 @@ description:
     added, deleted or not Ready, a certificate due for renewal. It reads with a few GETs and
     one list per namespace and kind, in one process.
   - With O(state=present), records the current state under O(digest) (after the stage
-    applied everything). With O(state=absent), deletes the record.
+    applied everything; a workload not Ready yet is recorded, and the next query names it).
+    With O(state=absent), deletes the record.
   - What it cannot see is a hand edit to an object that still exists with the same uid;
     the stage's own switch to apply everything anyway is the way to undo one.
 author:
@@ -286,9 +287,7 @@ def main():
             reasons = marker.compare(record, live, params['digest'], datetime.datetime.now(datetime.timezone.utc))
             module.exit_json(changed=False, current=not reasons, reasons=reasons,
                              data=kept if not reasons else {}, record=record or {})
-        unready = ['%s (%s)' % (k, why) for k, why in sorted(live['unready'].items())]
-        if unready:
-            module.fail_json(msg='not recorded: the stage is not finished - %s' % '; '.join(unready))
+        # A workload not Ready yet is recorded all the same: the next query sees it and says so.
         try:
             dates = not_after(params['certificates'])
         except ImportError:
