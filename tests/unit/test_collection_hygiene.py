@@ -88,3 +88,19 @@ def test_the_architecture_map_is_written_once():
     role = '\n'.join(p.read_text() for d in ('tasks', 'vars') for p in (ROOT / 'roles').glob('*/%s/*.yml' % d))
     assert 'aarch64' not in role and 'k3s-armhf' not in role
     assert 'brmartin.k3s_migration.k3s_arch' in (ROOT / 'roles/k3s/vars/main.yml').read_text()
+
+
+def test_the_role_variables_molecule_overrides_exist():
+    # A molecule case that overrides a role's internal variable (_k3s_*, _platform_*) to
+    # plant bad input does nothing once the role renames it, and the case then fails for
+    # the wrong reason (or passes without testing anything): each name must still be defined.
+    defined = set()
+    for path in (ROOT / 'roles').glob('*/vars/main.yml'):
+        defined.update((yaml.safe_load(path.read_text()) or {}).keys())
+    overridden = set()
+    for path in (ROOT / 'molecule').rglob('*.yml'):
+        text = path.read_text()
+        overridden.update(re.findall(r'\\?"(_(?:k3s|platform)_[a-z0-9_]+)\\?"\s*:', text))
+        overridden.update(re.findall(r'[{,]\s*(_(?:k3s|platform)_[a-z0-9_]+)\s*:', text))
+    assert overridden, 'the scan found no override: its patterns no longer match the scenarios'
+    assert sorted(overridden - defined) == []
