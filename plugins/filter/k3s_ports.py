@@ -20,6 +20,10 @@ description:
   - C(firewalld) is the part other nodes reach - VXLAN and the kubelet on every node, the
     API and etcd on servers; the rest is loopback-only or reached through the API. The
     NodePort range comes on top, from the plan.
+  - Of those, C(nodes_only) are cluster-internal - VXLAN, the kubelet and etcd, reached by
+    the other nodes only - and the k3s role opens them to the cluster's node addresses
+    (firewalld rich rules); C(zone) is the API, which the controller (kubectl, Terraform),
+    Vault's TokenReview and the agents reach, opened to the whole zone.
 options:
   _input:
     description: The node's role, V(server) or V(agent).
@@ -43,9 +47,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C(bound) - every port the node binds; C(firewalld) - the ones opened to other nodes (C(PORT/PROTO) strings).
+  description:
+    - C(bound) - every port the node binds; C(firewalld) - the ones other hosts reach; of
+      those, C(nodes_only) - reached by the cluster's nodes only - and C(zone) - opened to
+      the whole zone (C(PORT/PROTO) strings).
   type: dict
-  sample: {"bound": ["8472/udp", "10010/tcp"], "firewalld": ["8472/udp", "10250/tcp", "6443/tcp"]}
+  sample: {"bound": ["8472/udp", "10010/tcp"], "firewalld": ["8472/udp", "10250/tcp", "6443/tcp"],
+           "nodes_only": ["8472/udp", "10250/tcp"], "zone": ["6443/tcp"]}
 """
 
 from ansible.errors import AnsibleFilterError
@@ -59,15 +67,15 @@ _ETCD = ('2379-2380/tcp',)
 def k3s_ports(role, api_port=6443, embedded_etcd=False):
     if role not in ('server', 'agent'):
         raise AnsibleFilterError('k3s_ports: the node role must be server or agent, got %r' % (role,))
-    bound, opened = list(_NODE_BOUND), list(_NODE_OPEN)
+    bound, nodes_only, zone = list(_NODE_BOUND), list(_NODE_OPEN), []
     if role == 'server':
         api = '%d/tcp' % int(api_port)
         bound += [api] + list(_SERVER_BOUND_EXTRA)
-        opened.append(api)
+        zone.append(api)
         if embedded_etcd:
             bound += list(_ETCD)
-            opened += list(_ETCD)
-    return {'bound': bound, 'firewalld': opened}
+            nodes_only += list(_ETCD)
+    return {'bound': bound, 'firewalld': nodes_only + zone, 'nodes_only': nodes_only, 'zone': zone}
 
 
 class FilterModule:

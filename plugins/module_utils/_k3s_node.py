@@ -120,8 +120,8 @@ def node_interface(run: Run, address: str = '') -> tuple[str, str]:
 
 def firewalld_state(zones: list, client_factory=None, zone: str = '', interface: str = '',
                     interface_reason: str = '') -> dict:
-    """``running`` and, per zone, the ports and sources in the runtime and the permanent
-    configuration, read through firewalld's own Python client (one D-Bus connection).
+    """``running`` and, per zone, the ports, sources and rich rules in the runtime and the
+    permanent configuration, read through firewalld's own Python client (one D-Bus connection).
 
     ``zone`` names the zone the K3s ports belong in; empty chooses it like the preflight
     does (``netparse.firewalld_zone_for``): the zone ``interface`` (the one carrying the
@@ -151,6 +151,9 @@ def firewalld_state(zones: list, client_factory=None, zone: str = '', interface:
                 'sources': sorted(client.getSources(name)),
                 'permanent_ports': sorted('%s/%s' % (p, proto) for p, proto in permanent.getPorts()),
                 'permanent_sources': sorted(permanent.getSources()),
+                # firewalld's own string form (Rich_Rule.__str__), runtime and permanent
+                'rich_rules': sorted(client.getRichRules(name)),
+                'permanent_rich_rules': sorted(permanent.getRichRules()),
             }
         return out
     except Exception as exc:  # the client raises dbus and firewall errors alike

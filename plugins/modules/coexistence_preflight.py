@@ -43,9 +43,11 @@ options:
               '10257/tcp', '10258/tcp', '10259/tcp', '8472/udp']
   firewalld_ports:
     description:
-      - The ports the K3s stage opens in firewalld (reachable from other nodes) - checked in
-        the zone of RV(firewalld_zone) besides O(node_port_range). Loopback-only ports such as
-        the kubelet's healthz are bound (O(k3s_ports)) but never opened. Empty means O(k3s_ports).
+      - The ports the K3s stage opens to the whole firewalld zone - checked in the zone of
+        RV(firewalld_zone) besides O(node_port_range). Loopback-only ports such as the
+        kubelet's healthz are bound (O(k3s_ports)) but never opened; the cluster-internal ones
+        (VXLAN, the kubelet, etcd) are opened to the node addresses only, by rich rules, and
+        are not checked here. Empty means O(k3s_ports).
     type: list
     elements: str
     default: []

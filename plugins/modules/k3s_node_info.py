@@ -55,7 +55,7 @@ options:
     default: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
   firewalld_zones:
     description:
-      - firewalld zones whose ports and sources to read (runtime and permanent), through
+      - firewalld zones whose ports, sources and rich rules to read (runtime and permanent), through
         firewalld's Python client, besides the K3s zone (O(firewalld_zone)); firewalld is
         not read at all when empty.
     type: list
@@ -124,13 +124,16 @@ firewalld:
   description:
     - C(running), C(reason) when not, C(zone) (the K3s zone, given or chosen) with
       C(zone_reason) (how it was chosen), and per zone (C(zone) and O(firewalld_zones)) its
-      C(ports), C(sources), C(permanent_ports) and C(permanent_sources), sorted.
+      C(ports), C(sources), C(rich_rules), C(permanent_ports), C(permanent_sources) and
+      C(permanent_rich_rules), sorted (rich rules in firewalld's own string form).
   returned: always
   type: dict
   sample: {"running": true, "reason": "", "zone": "FedoraServer",
            "zone_reason": "the zone of eth0 (eth0 has the default route)",
-           "zones": {"FedoraServer": {"ports": ["10250/tcp"], "sources": [],
-                                      "permanent_ports": ["10250/tcp"], "permanent_sources": []}}}
+           "zones": {"FedoraServer": {"ports": ["6443/tcp"], "sources": [],
+                                      "rich_rules": ["rule family=\"ipv4\" source address=\"192.168.1.6\" port port=\"10250\" protocol=\"tcp\" accept"],
+                                      "permanent_ports": ["6443/tcp"], "permanent_sources": [],
+                                      "permanent_rich_rules": ["rule family=\"ipv4\" source address=\"192.168.1.6\" port port=\"10250\" protocol=\"tcp\" accept"]}}}
 """
 
 import os

@@ -65,9 +65,16 @@ def test_a_file_of_that_name_in_the_install_dir_is_never_replaced(layout):
         {'action': 'keep', 'other': str(install / 'crictl')}
 
 
+_RULE = 'rule family="ipv4" source address="10.89.42.6" port port="10250" protocol="tcp" accept'
+_RULE_ETCD = 'rule family="ipv4" source address="10.89.42.6" port port="2379-2380" protocol="tcp" accept'
+
+
 class _Settings:
-    def __init__(self, ports, sources):
-        self._ports, self._sources = ports, sources
+    def __init__(self, ports, sources, rich_rules=()):
+        self._ports, self._sources, self._rich = ports, sources, list(rich_rules)
+
+    def getRichRules(self):
+        return self._rich
 
     def getPorts(self):
         return self._ports
@@ -93,6 +100,9 @@ class _FakeClient:
     def getSources(self, zone):
         return {'public': [], 'FedoraServer': [], 'trusted': ['10.42.0.0/16']}[zone]
 
+    def getRichRules(self, zone):
+        return {'public': [], 'FedoraServer': [_RULE], 'trusted': []}[zone]
+
     def config(self):
         client = self
 
@@ -100,8 +110,9 @@ class _FakeClient:
             def getZoneByName(self, zone):
                 class _Zone:
                     def getSettings(self):
-                        return _Settings([('10250', 'tcp'), ('8472', 'udp')] if zone == 'FedoraServer' else [],
-                                         client.getSources(zone))
+                        if zone != 'FedoraServer':
+                            return _Settings([], client.getSources(zone))
+                        return _Settings([('10250', 'tcp'), ('8472', 'udp')], [], [_RULE_ETCD, _RULE])
                 return _Zone()
         return _Config()
 
@@ -112,8 +123,9 @@ def test_firewalld_zones_runtime_and_permanent():
     assert out['running'] is True
     assert out['zone'] == 'FedoraServer'  # eth0's zone, not the default zone public
     assert out['zone_reason'] == 'the zone of eth0 (eth0 has the default route)'
-    assert out['zones']['FedoraServer'] == {'ports': ['10250/tcp'], 'sources': [],
-                                            'permanent_ports': ['10250/tcp', '8472/udp'], 'permanent_sources': []}
+    assert out['zones']['FedoraServer'] == {'ports': ['10250/tcp'], 'sources': [], 'rich_rules': [_RULE],
+                                            'permanent_ports': ['10250/tcp', '8472/udp'], 'permanent_sources': [],
+                                            'permanent_rich_rules': sorted([_RULE, _RULE_ETCD])}
     assert out['zones']['trusted']['sources'] == ['10.42.0.0/16']
     unbound = node.firewalld_state(['trusted'], client_factory=_FakeClient, interface='wlan0')
     assert unbound['zone'] == 'public' and unbound['zone_reason'].startswith('the default zone (wlan0 is in no zone)')
