@@ -104,3 +104,25 @@ def test_the_role_variables_molecule_overrides_exist():
         overridden.update(re.findall(r'[{,]\s*(_(?:k3s|platform)_[a-z0-9_]+)\s*:', text))
     assert overridden, 'the scan found no override: its patterns no longer match the scenarios'
     assert sorted(overridden - defined) == []
+
+
+def _lab_hosts(tree):
+    """Every host entry (name -> vars) of an inventory file's tree."""
+    found = {}
+    for key, value in (tree or {}).items():
+        if key == 'hosts' and isinstance(value, dict):
+            found.update({name: hostvars or {} for name, hostvars in value.items()})
+        elif isinstance(value, dict):
+            found.update(_lab_hosts(value))
+    return found
+
+
+def test_the_lab_firewalld_node_sources_are_every_layouts_node_addresses():
+    # group_vars cannot reach hostvars everywhere they are read (playbooks/lab.yml), so the
+    # lab lists its node addresses; each layout's lab_address values must be exactly those.
+    sources = yaml.safe_load((ROOT / 'inventory/lab/group_vars/all/k3s.yml').read_text())['k3s_firewalld_node_sources']
+    layouts = sorted((ROOT / 'inventory/lab').glob('hosts*.yml'))
+    assert layouts
+    for layout in layouts:
+        hosts = _lab_hosts(yaml.safe_load(layout.read_text()))
+        assert sorted(h['lab_address'] for h in hosts.values()) == sorted(sources), layout.name
