@@ -23,12 +23,12 @@ stage_integration() { python -m pytest -q -p no:cacheprovider tests/integration;
 stage_lint()      { ansible-lint --nocolor && antsibull-changelog lint; }
 stage_build()     { d=$(mktemp -d) && ansible-galaxy collection build --output-path "$d" . && rm -rf "$d"; }
 stage_sanity()    { bash tests/run-sanity.sh; }
-# The background build (below), waited for once by the first stage that needs it.
+# The background build (below), waited for by the stages that need it - also from molecule's
+# background job, which cannot `wait` for a sibling: the build leaves its exit code in a file.
 wait_build() {
-  if [ -n "${k3s_build_pid:-}" ] && [ -z "${build_rc:-}" ]; then
-    wait "$k3s_build_pid"; build_rc=$?
-  fi
-  [ "${build_rc:-0}" -eq 0 ] || { echo "the lab's build failed:"; tail -n 40 "$out/build-k3s.log"; return 1; }
+  [ -n "${k3s_build_started:-}" ] || return 0
+  while [ ! -s "$out/build-k3s.rc" ]; do sleep 5; done
+  [ "$(cat "$out/build-k3s.rc")" -eq 0 ] || { echo "the lab's build failed:"; tail -n 40 "$out/build-k3s.log"; return 1; }
 }
 # fmt, validate, tflint and checkov on terraform/ (providers from the lab's mirror).
 stage_terraform() { wait_build && tests/terraform/check.sh "$HOME/.cache/k3s-migration-lab/platform/terraform-mirror"; }
@@ -50,24 +50,44 @@ stages=("$@")
 case " ${stages[*]} " in
   *" molecule "*|*" terraform "*)
     mapfile -t k3s_versions < <(grep -v '^#' tests/lab/k3s/versions.txt)
+    rm -f "$out/build-k3s.rc"
     { tests/lab/build-k3s.sh "$HOME/.cache/k3s-migration-lab/airgap" "${k3s_versions[@]}" &&
-      tests/lab/build-platform.sh "$HOME/.cache/k3s-migration-lab/platform"; } >"$out/build-k3s.log" 2>&1 &
-    k3s_build_pid=$!
+      tests/lab/build-platform.sh "$HOME/.cache/k3s-migration-lab/platform"; echo $? >"$out/build-k3s.rc"; } \
+      >"$out/build-k3s.log" 2>&1 &
+    k3s_build_started=yes
     ;;
 esac
 passed=0 failed=0 failed_names=()
-for s in "${stages[@]}"; do
+# Runs one stage into its log; prints its result and, on failure, its log's tail.
+run_stage() {
+  local s=$1 start rc=0
   start=$(date +%s)
-  printf '==> %s\n' "$s"
-  if "stage_$s" >"$out/$s.log" 2>&1; then
-    passed=$((passed + 1))
-    printf '    ok (%ss)\n' $(( $(date +%s) - start ))
+  "stage_$s" >"$out/$s.log" 2>&1 || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    printf '==> %s\n    ok (%ss)\n' "$s" $(( $(date +%s) - start ))
     case $s in unit|integration) tail -n 1 "$out/$s.log" | sed 's/^/    /';; esac
   else
-    failed=$((failed + 1)); failed_names+=("$s")
-    printf '    FAILED (%ss); last lines of %s:\n' $(( $(date +%s) - start )) "$out/$s.log"
+    printf '==> %s\n    FAILED (%ss); last lines of %s:\n' "$s" $(( $(date +%s) - start )) "$out/$s.log"
     tail -n 60 "$out/$s.log" | sed 's/^/    | /'
   fi
+  return "$rc"
+}
+# molecule (the lab: most of the time, and mostly waiting on K3s, pods and timers) starts
+# first and the other stages run beside it, one after another; its result comes last.
+molecule_pid=''
+case " ${stages[*]} " in
+  *" molecule "*)
+    run_stage molecule >"$out/molecule.result" 2>&1 &
+    molecule_pid=$!
+    ;;
+esac
+for s in "${stages[@]}"; do
+  [ "$s" = molecule ] && continue
+  if run_stage "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$s"); fi
 done
+if [ -n "$molecule_pid" ]; then
+  if wait "$molecule_pid"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=(molecule); fi
+  cat "$out/molecule.result"
+fi
 echo "stages: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; exit 1; }
