@@ -74,4 +74,5 @@ if ! command -v terraform >/dev/null 2>&1 && [ ! -x .venv/bin/terraform ]; then
   fi
   ln -sf "$out/terraform" .venv/bin/terraform
 fi
-echo "bootstrap: host ready ($(.venv/bin/ansible --version | head -n1); $(PATH=$top/.venv/bin:$PATH terraform version 2>/dev/null | head -n1))"
+# (sed reads all its input: head would close the pipe and ansible print a BrokenPipe traceback)
+echo "bootstrap: host ready ($(.venv/bin/ansible --version | sed -n 1p); $(PATH=$top/.venv/bin:$PATH terraform version 2>/dev/null | sed -n 1p))"
