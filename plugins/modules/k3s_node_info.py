@@ -130,10 +130,11 @@ firewalld:
   type: dict
   sample: {"running": true, "reason": "", "zone": "FedoraServer",
            "zone_reason": "the zone of eth0 (eth0 has the default route)",
-           "zones": {"FedoraServer": {"ports": ["6443/tcp"], "sources": [],
-                                      "rich_rules": ["rule family=\"ipv4\" source address=\"192.168.1.6\" port port=\"10250\" protocol=\"tcp\" accept"],
-                                      "permanent_ports": ["6443/tcp"], "permanent_sources": [],
-                                      "permanent_rich_rules": ["rule family=\"ipv4\" source address=\"192.168.1.6\" port port=\"10250\" protocol=\"tcp\" accept"]}}}
+           "zones": {"FedoraServer": {
+             "ports": ["6443/tcp"], "sources": [],
+             "rich_rules": ["rule family=\"ipv4\" source address=\"192.168.1.6\" port port=\"10250\" protocol=\"tcp\" accept"],
+             "permanent_ports": ["6443/tcp"], "permanent_sources": [],
+             "permanent_rich_rules": ["rule family=\"ipv4\" source address=\"192.168.1.6\" port port=\"10250\" protocol=\"tcp\" accept"]}}}
 """
 
 import os
