@@ -26,8 +26,13 @@ stage_sanity()    { bash tests/run-sanity.sh; }
 # The background build (below), waited for by the stages that need it - also from molecule's
 # background job, which cannot `wait` for a sibling: the build leaves its exit code in a file.
 wait_build() {
-  [ -n "${k3s_build_started:-}" ] || return 0
-  while [ ! -s "$out/build-k3s.rc" ]; do sleep 5; done
+  [ -n "${k3s_build_pid:-}" ] || return 0
+  while [ ! -s "$out/build-k3s.rc" ]; do
+    # a build killed before it wrote its exit code must not be waited for until CI's timeout
+    kill -0 "$k3s_build_pid" 2>/dev/null || [ -s "$out/build-k3s.rc" ] ||
+      { echo "the lab's build stopped without an exit code:"; tail -n 40 "$out/build-k3s.log"; return 1; }
+    sleep 5
+  done
   [ "$(cat "$out/build-k3s.rc")" -eq 0 ] || { echo "the lab's build failed:"; tail -n 40 "$out/build-k3s.log"; return 1; }
 }
 # fmt, validate, tflint and checkov on terraform/ (providers from the lab's mirror).
@@ -54,7 +59,7 @@ case " ${stages[*]} " in
     { tests/lab/build-k3s.sh "$HOME/.cache/k3s-migration-lab/airgap" "${k3s_versions[@]}" &&
       tests/lab/build-platform.sh "$HOME/.cache/k3s-migration-lab/platform"; echo $? >"$out/build-k3s.rc"; } \
       >"$out/build-k3s.log" 2>&1 &
-    k3s_build_started=yes
+    k3s_build_pid=$!
     ;;
 esac
 passed=0 failed=0 failed_names=()
