@@ -125,6 +125,16 @@ options:
     description: Fail the task when any conflict is found. With V(false) the conflicts are only returned.
     type: bool
     default: true
+  gather_subset:
+    description:
+      - Fact subsets (as M(ansible.builtin.setup) takes them, for instance V(platform), V(distribution),
+        V(selinux)) to return as C(ansible_facts), collected by Ansible's own fact collectors in the
+        same call, so a later play needs no M(ansible.builtin.setup) round trip.
+      - Only the subsets named are collected (as with V(!all) and V(!min)). Empty (the default)
+        returns no facts.
+    type: list
+    elements: str
+    default: []
 notes:
   - Where iptables cannot be used (for instance an emulated arm64 container), the module
     reports C(iptables unavailable) as a warning instead of failing.
@@ -194,6 +204,11 @@ nomad:
   returned: always
   type: dict
   sample: {"reachable": true, "min_dynamic_port": 20000, "max_dynamic_port": 32000, "bridge_subnet": "172.26.64.0/20", "jobs": []}
+ansible_facts:
+  description: The facts of O(gather_subset), as M(ansible.builtin.setup) returns them.
+  returned: when O(gather_subset) is not empty
+  type: dict
+  sample: {"architecture": "aarch64", "os_family": "RedHat", "distribution": "Fedora", "nodename": "heracles"}
 host:
   description: >-
     Facts read from the host - C(cpus), C(memory), C(interfaces), C(routes),
@@ -205,6 +220,8 @@ host:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.facts import ansible_collector, default_collectors
+from ansible.module_utils.facts.namespace import PrefixFactNamespace
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
@@ -213,6 +230,19 @@ from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _pre
 
 KERNEL_MODULES = ['br_netfilter', 'overlay']
 SYSCTLS = ['net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables']
+
+
+def _ansible_facts(module, subset):
+    """The facts setup would return for gather_subset=subset (its collectors, its namespace)."""
+    try:
+        collector = ansible_collector.get_ansible_collector(
+            all_collector_classes=default_collectors.collectors,
+            namespace=PrefixFactNamespace(namespace_name='ansible', prefix='ansible_'),
+            gather_subset=subset, gather_timeout=10, minimal_gather_subset=frozenset())
+    except Exception as exc:  # pylint: disable=broad-except
+        # unknown subset names and collector dependency errors, as setup reports them
+        module.fail_json(msg='gather_subset %s: %s' % (', '.join(subset), exc))
+    return collector.collect(module=module)
 
 
 def main():
@@ -238,6 +268,7 @@ def main():
         firewalld_zone=dict(type='str', default=''),
         query_nomad=dict(type='bool', default=True),
         fail_on_conflict=dict(type='bool', default=True),
+        gather_subset=dict(type='list', elements='str', default=[]),
     )
     argument_spec.update(nomad_api.NOMAD_ARGSPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -279,6 +310,8 @@ def main():
             else {'name': '', 'interface': '', 'reason': 'firewalld is not running'})
     result = dict(changed=False, conflicts=conflicts, warnings_found=warnings, ports=ports,
                   arch=facts['arch'], nomad=nomad, host=host, firewalld_zone=zone)
+    if params['gather_subset']:
+        result['ansible_facts'] = _ansible_facts(module, params['gather_subset'])
     if conflicts and params['fail_on_conflict']:
         module.fail_json(msg='%d conflict(s) between the K3s plan and this host:\n- %s'
                          % (len(conflicts), '\n- '.join(conflicts)), **result)

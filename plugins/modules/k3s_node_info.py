@@ -13,9 +13,10 @@ version_added: 0.2.0
 description:
   - Reads, in one round trip, what the k3s role would otherwise read with a task each - the
     type, mode and SHA-256 of each of O(paths), the systemd unit's state, what
-    C(kubectl), C(crictl) and C(ctr) resolve to on PATH, and the ports and sources of
-    firewalld zones (runtime and permanent) - so a re-run that changes nothing skips the
-    tasks whose inputs already match.
+    C(kubectl), C(crictl) and C(ctr) resolve to on PATH, the ports and sources of
+    firewalld zones (runtime and permanent), and whether the running node passes its
+    readiness checks - so a re-run that changes nothing skips the tasks whose inputs
+    already match, the start-and-wait among them.
   - Changes nothing on the host.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
@@ -74,6 +75,29 @@ options:
         address K3s picks itself, on the default route's interface.
     type: str
     default: ''
+  ready_checks:
+    description:
+      - Commands run once each, in order, when O(unit) is active (the readiness checks
+        M(brmartin.k3s_migration.k3s_service) waits for): ready when each one's output
+        (stripped) equals C(expect). Not run when the unit is not active, nor after the
+        first that fails. See RV(ready).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      argv:
+        description: The command and its arguments.
+        type: list
+        elements: str
+        required: true
+      expect:
+        description: The output that means ready.
+        type: str
+        required: true
+      what:
+        description: What the check tells, used in RV(ready).
+        type: str
+        default: ready
 seealso:
   - module: brmartin.k3s_migration.k3s_service
 """
@@ -120,6 +144,13 @@ tools:
   returned: always
   type: dict
   sample: {"kubectl": {"action": "link", "other": ""}, "ctr": {"action": "keep", "other": "/usr/bin/ctr"}}
+ready:
+  description:
+    - C(ok) when O(unit) is active and every one of O(ready_checks) answered what it expects
+      (false without O(ready_checks)), else C(reason), naming the check and its answer.
+  returned: always
+  type: dict
+  sample: {"ok": false, "reason": "not Ready in the cluster: got 'False', want 'True'"}
 firewalld:
   description:
     - C(running), C(reason) when not, C(zone) (the K3s zone, given or chosen) with
@@ -144,6 +175,21 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_node as node
 
 
+def _ready(run, unit: dict, checks: list) -> dict:
+    """Each check once, in order, while the unit is active; the first that fails is the reason."""
+    if unit.get('ActiveState') != 'active':
+        return {'ok': False, 'reason': 'the unit is %s' % (unit.get('ActiveState') or 'not read')}
+    for check in checks:
+        try:
+            rc, out, err = run(check['argv'], handle_exceptions=False)
+        except OSError as exc:  # a missing program: the answer, not a failure of the reading
+            return {'ok': False, 'reason': 'not %s: %s' % (check['what'], exc)}
+        if rc != 0 or out.strip() != check['expect']:
+            answer = err.strip() or 'got %r, want %r' % (out.strip(), check['expect'])
+            return {'ok': False, 'reason': 'not %s: %s' % (check['what'], answer[:300])}
+    return {'ok': True, 'reason': ''}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -156,11 +202,16 @@ def main():
             firewalld_zones=dict(type='list', elements='str', default=[]),
             firewalld_zone=dict(type='str', default=''),
             firewalld_address=dict(type='str', default=''),
+            ready_checks=dict(type='list', elements='dict', default=[], options=dict(
+                argv=dict(type='list', elements='str', required=True),
+                expect=dict(type='str', required=True),
+                what=dict(type='str', default='ready'),
+            )),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    result = dict(changed=False, unit={},
+    result = dict(changed=False, unit={}, ready={'ok': False, 'reason': 'no readiness checks given'},
                   firewalld={'running': False, 'reason': 'not asked', 'zones': {}, 'zone': '', 'zone_reason': ''})
     try:
         result['paths'] = {path: node.describe_path(path) for path in params['paths']}
@@ -171,6 +222,8 @@ def main():
             result['unit'] = node.unit_state(module.run_command, params['unit'])
         except RuntimeError as exc:
             module.fail_json(msg=str(exc), **result)
+    if params['ready_checks']:
+        result['ready'] = _ready(module.run_command, result['unit'], params['ready_checks'])
     search_path = os.environ.get('PATH', '') + ':' + params['search_path']
     result['tools'] = node.tool_actions(params['tools'], params['install_dir'], params['binary'], search_path)
     if params['firewalld_zones']:
