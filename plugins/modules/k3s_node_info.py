@@ -78,9 +78,9 @@ options:
   ready_checks:
     description:
       - Commands run once each, in order, when O(unit) is active (the readiness checks
-        M(brmartin.k3s_migration.k3s_service) waits for): ready when each one's output
-        (stripped) equals C(expect). Not run when the unit is not active, nor after the
-        first that fails. See RV(ready).
+        M(brmartin.k3s_migration.k3s_service) waits for); the node is ready when each one's
+        output (stripped) equals C(expect). Not run when the unit is not active, nor after
+        the first that fails. See RV(ready).
     type: list
     elements: dict
     default: []
