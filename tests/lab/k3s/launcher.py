@@ -933,11 +933,14 @@ def run_flannel(node, server, ca_pem, bootstrap, backend, env):
 def run_agent(argv):
     cfg = load_config(argv)
     node = Node(cfg, 'agent')
-    if not cfg.get('server') or not cfg.get('token'):
+    token = cfg.get('token')
+    if not token and cfg.get('token-file'):  # K3s's --token-file / token-file:, whitespace trimmed
+        token = read(str(cfg['token-file'])).strip()
+    if not cfg.get('server') or not token:
         fatal('Error: --server and --token are required for an agent')
     prepare_dirs()
     node.bin = extract()
-    ca_pem, bootstrap = join_check(str(cfg['server']), str(cfg['token']))
+    ca_pem, bootstrap = join_check(str(cfg['server']), str(token))
     run_agent_parts(node, str(cfg['server']), ca_pem, bootstrap)
     notify('READY=1')
     log('info', 'k3s agent is up and running')
