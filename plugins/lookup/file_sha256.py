@@ -44,7 +44,6 @@ _raw:
   elements: str
 """
 
-import hashlib
 import json
 import os
 import stat
@@ -52,17 +51,11 @@ import tempfile
 
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _treesum as treesum
+
 
 def _key(path: str, st: os.stat_result) -> str:
     return '%s|%d|%d|%d|%d|%d' % (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _digest(path: str) -> str:
-    sha = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def _load(cache: str) -> dict:
@@ -103,7 +96,7 @@ def file_sha256(paths: list, cache: str) -> list:
         key = _key(path, st)
         digest = known.get(key)
         if not (isinstance(digest, str) and len(digest) == 64):
-            digest = _digest(path)
+            digest = treesum.file_sha256(path)
             fresh[key] = digest
         out.append(digest)
     if fresh:

@@ -11,7 +11,6 @@ start or restart of its unit waited for until the node is Ready.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import time
@@ -19,6 +18,7 @@ from typing import Callable
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hostfacts as hostfacts
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _treesum as treesum
 
 Run = Callable[[list], tuple]
 
@@ -27,12 +27,24 @@ UNIT_PROPERTIES = ('LoadState', 'ActiveState', 'SubState', 'Result', 'NRestarts'
 ACTIVE_STATES = ('active', 'activating', 'reloading')
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+# The ready_checks option of k3s_service and k3s_node_info (doc fragment ready_checks).
+READY_CHECKS_ARGSPEC = dict(type='list', elements='dict', default=[], options=dict(
+    argv=dict(type='list', elements='str', required=True),
+    expect=dict(type='str', required=True),
+    what=dict(type='str', default='ready'),
+))
+
+
+def ready_check(run: Run, check: dict) -> tuple:
+    """Run one readiness check once: (passed, answer with rc, stdout and stderr stripped)."""
+    rc, out, err = run(check['argv'])
+    answer = dict(rc=rc, stdout=out.strip(), stderr=err.strip())
+    return rc == 0 and answer['stdout'] == check['expect'], answer
+
+
+def ready_failure(check: dict, answer: dict) -> str:
+    """Why a check did not pass: its error output, else what it printed against what it expects."""
+    return answer['stderr'] or 'got %r, want %r' % (answer['stdout'], check['expect'])
 
 
 def describe_path(path: str) -> dict:
@@ -48,7 +60,7 @@ def describe_path(path: str) -> dict:
     elif stat.S_ISDIR(st.st_mode):
         out['type'] = 'directory'
     elif stat.S_ISREG(st.st_mode):
-        out.update(type='file', size=st.st_size, sha256=_sha256(path))
+        out.update(type='file', size=st.st_size, sha256=treesum.file_sha256(path))
     else:
         out['type'] = 'other'
     return out

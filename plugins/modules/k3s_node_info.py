@@ -20,6 +20,8 @@ description:
   - Changes nothing on the host.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
+extends_documentation_fragment:
+  - brmartin.k3s_migration.ready_checks
 attributes:
   check_mode:
     support: full
@@ -75,29 +77,6 @@ options:
         address K3s picks itself, on the default route's interface.
     type: str
     default: ''
-  ready_checks:
-    description:
-      - Commands run once each, in order, when O(unit) is active (the readiness checks
-        M(brmartin.k3s_migration.k3s_service) waits for); the node is ready when each one's
-        output (stripped) equals C(expect). Not run when the unit is not active, nor after
-        the first that fails. See RV(ready).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      argv:
-        description: The command and its arguments.
-        type: list
-        elements: str
-        required: true
-      expect:
-        description: The output that means ready.
-        type: str
-        required: true
-      what:
-        description: What the check tells, used in RV(ready).
-        type: str
-        default: ready
 seealso:
   - module: brmartin.k3s_migration.k3s_service
 """
@@ -175,18 +154,17 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k3s_node as node
 
 
-def _ready(run, unit: dict, checks: list) -> dict:
+def _ready(module, unit: dict, checks: list) -> dict:
     """Each check once, in order, while the unit is active; the first that fails is the reason."""
     if unit.get('ActiveState') != 'active':
         return {'ok': False, 'reason': 'the unit is %s' % (unit.get('ActiveState') or 'not read')}
     for check in checks:
         try:
-            rc, out, err = run(check['argv'], handle_exceptions=False)
+            passed, answer = node.ready_check(lambda argv: module.run_command(argv, handle_exceptions=False), check)
         except OSError as exc:  # a missing program: the answer, not a failure of the reading
             return {'ok': False, 'reason': 'not %s: %s' % (check['what'], exc)}
-        if rc != 0 or out.strip() != check['expect']:
-            answer = err.strip() or 'got %r, want %r' % (out.strip(), check['expect'])
-            return {'ok': False, 'reason': 'not %s: %s' % (check['what'], answer[:300])}
+        if not passed:
+            return {'ok': False, 'reason': 'not %s: %s' % (check['what'], node.ready_failure(check, answer)[:300])}
     return {'ok': True, 'reason': ''}
 
 
@@ -202,11 +180,7 @@ def main():
             firewalld_zones=dict(type='list', elements='str', default=[]),
             firewalld_zone=dict(type='str', default=''),
             firewalld_address=dict(type='str', default=''),
-            ready_checks=dict(type='list', elements='dict', default=[], options=dict(
-                argv=dict(type='list', elements='str', required=True),
-                expect=dict(type='str', required=True),
-                what=dict(type='str', default='ready'),
-            )),
+            ready_checks=node.READY_CHECKS_ARGSPEC,
         ),
         supports_check_mode=True,
     )
@@ -223,7 +197,7 @@ def main():
         except RuntimeError as exc:
             module.fail_json(msg=str(exc), **result)
     if params['ready_checks']:
-        result['ready'] = _ready(module.run_command, result['unit'], params['ready_checks'])
+        result['ready'] = _ready(module, result['unit'], params['ready_checks'])
     search_path = os.environ.get('PATH', '') + ':' + params['search_path']
     result['tools'] = node.tool_actions(params['tools'], params['install_dir'], params['binary'], search_path)
     if params['firewalld_zones']:

@@ -25,6 +25,8 @@ description:
     runs on all nodes at once.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
+extends_documentation_fragment:
+  - brmartin.k3s_migration.ready_checks
 attributes:
   check_mode:
     support: full
@@ -56,27 +58,6 @@ options:
     description: The node's name, used in messages.
     type: str
     required: true
-  ready_checks:
-    description:
-      - Commands run on the node after the unit is active, each until its output (stripped)
-        equals C(expect), every 2 seconds.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      argv:
-        description: The command and its arguments.
-        type: list
-        elements: str
-        required: true
-      expect:
-        description: The output that means ready.
-        type: str
-        required: true
-      what:
-        description: What the check waits for, used in the failure message.
-        type: str
-        default: ready
   journal_lines:
     description: How many of the unit's last journal lines a failure shows.
     type: int
@@ -153,11 +134,7 @@ def main():
             daemon_reload=dict(type='bool', default=False),
             timeout=dict(type='int', default=300),
             node_name=dict(type='str', required=True),
-            ready_checks=dict(type='list', elements='dict', default=[], options=dict(
-                argv=dict(type='list', elements='str', required=True),
-                expect=dict(type='str', required=True),
-                what=dict(type='str', default='ready'),
-            )),
+            ready_checks=node.READY_CHECKS_ARGSPEC,
             journal_lines=dict(type='int', default=30),
         ),
         supports_check_mode=True,
@@ -231,21 +208,14 @@ def main():
                    name, journal()),
             **result)
 
-    def ready_check(check: dict):
-        def ready() -> tuple:
-            rc, out, err = module.run_command(check['argv'])
-            answer = dict(rc=rc, stdout=out.strip(), stderr=err.strip())
-            return rc == 0 and answer['stdout'] == check['expect'], answer
-        return ready
-
     for check in p['ready_checks']:
-        done, answer = node.wait_until(ready_check(check), p['timeout'])
+        done, answer = node.wait_until(lambda check=check: node.ready_check(module.run_command, check), p['timeout'])
         if not done:
             result['waited'] = round(time.monotonic() - started, 1)
             module.fail_json(
                 msg='%s: not %s after %d s (%s).\nLast lines of journalctl -u %s on %s:\n%s'
                     % (p['node_name'], check['what'], p['timeout'],
-                       answer['stderr'] or 'got %r, want %r' % (answer['stdout'], check['expect']),
+                       node.ready_failure(check, answer),
                        name, p['node_name'], journal()),
                 rc=answer['rc'], stdout=answer['stdout'], stderr=answer['stderr'], **result)
     result['waited'] = round(time.monotonic() - started, 1)

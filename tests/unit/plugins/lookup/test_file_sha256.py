@@ -14,12 +14,12 @@ from ansible_collections.brmartin.k3s_migration.plugins.lookup import file_sha25
 
 def _counting(monkeypatch):
     reads = []
-    real = plugin._digest
+    real = plugin.treesum.file_sha256
 
     def digest(path):
         reads.append(path)
         return real(path)
-    monkeypatch.setattr(plugin, '_digest', digest)
+    monkeypatch.setattr(plugin.treesum, 'file_sha256', digest)
     return reads
 
 
