@@ -84,6 +84,38 @@ def unit_state(run: Run, name: str) -> dict:
     return parse_show(out)
 
 
+def package_state(run: Run, names: list, search_path: str) -> dict:
+    """Whether each package is installed, from the package database the OS keeps - dpkg's
+    where there is one (Debian, Ubuntu), else rpm's (Fedora): per name ``installed`` (true,
+    false, or None when neither database could be read) and ``version``."""
+    if not names:
+        return {}
+    dirs = [d for d in search_path.split(':') if d]
+    found = {tool: next((os.path.join(d, tool) for d in dirs if os.access(os.path.join(d, tool), os.X_OK)), '')
+             for tool in ('dpkg-query', 'rpm')}
+    out = {name: {'installed': None, 'version': ''} for name in names}
+    if found['dpkg-query']:
+        # one line per known package; a name dpkg never heard of is only on stderr
+        _rc, text, _err = run([found['dpkg-query'], '-W', '-f', '${Package}\t${db:Status-Status}\t${Version}\n']
+                              + list(names))
+        for name in names:
+            out[name]['installed'] = False
+        for line in text.splitlines():
+            fields = line.split('\t')
+            if len(fields) == 3 and fields[0] in out and fields[1] == 'installed':
+                out[fields[0]] = {'installed': True, 'version': fields[2]}
+    elif found['rpm']:
+        # rpm -q prints "package NAME is not installed" for the others (rc: how many)
+        _rc, text, _err = run([found['rpm'], '-q', '--queryformat', '%{NAME}\t%{VERSION}-%{RELEASE}\n'] + list(names))
+        for name in names:
+            out[name]['installed'] = False
+        for line in text.splitlines():
+            fields = line.split('\t')
+            if len(fields) == 2 and fields[0] in out:
+                out[fields[0]] = {'installed': True, 'version': fields[1]}
+    return out
+
+
 def _resolve(path: str) -> str:
     return os.path.realpath(path)
 

@@ -14,8 +14,8 @@ description:
   - Reads, in one round trip, what the k3s role would otherwise read with a task each - the
     type, mode and SHA-256 of each of O(paths), the systemd unit's state, what
     C(kubectl), C(crictl) and C(ctr) resolve to on PATH, the ports and sources of
-    firewalld zones (runtime and permanent), and whether the running node passes its
-    readiness checks - so a re-run that changes nothing skips the tasks whose inputs
+    firewalld zones (runtime and permanent), which OS packages are installed, and whether
+    the running node passes its readiness checks - so a re-run that changes nothing skips the tasks whose inputs
     already match, the start-and-wait among them.
   - Changes nothing on the host.
 author:
@@ -77,6 +77,13 @@ options:
         address K3s picks itself, on the default route's interface.
     type: str
     default: ''
+  packages:
+    description:
+      - OS packages to look up in the package database (dpkg's where there is one, else
+        rpm's); see RV(packages).
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: brmartin.k3s_migration.k3s_service
 """
@@ -123,6 +130,13 @@ tools:
   returned: always
   type: dict
   sample: {"kubectl": {"action": "link", "other": ""}, "ctr": {"action": "keep", "other": "/usr/bin/ctr"}}
+packages:
+  description:
+    - Per name in O(packages), C(installed) (true, false, or null when the host has neither
+      dpkg nor rpm) and C(version) when installed.
+  returned: always
+  type: dict
+  sample: {"container-selinux": {"installed": true, "version": "2.240.0-1.fc43"}}
 ready:
   description:
     - C(ok) when O(unit) is active and every one of O(ready_checks) answered what it expects
@@ -181,6 +195,7 @@ def main():
             firewalld_zone=dict(type='str', default=''),
             firewalld_address=dict(type='str', default=''),
             ready_checks=node.READY_CHECKS_ARGSPEC,
+            packages=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -200,6 +215,8 @@ def main():
         result['ready'] = _ready(module, result['unit'], params['ready_checks'])
     search_path = os.environ.get('PATH', '') + ':' + params['search_path']
     result['tools'] = node.tool_actions(params['tools'], params['install_dir'], params['binary'], search_path)
+    result['packages'] = node.package_state(lambda argv: module.run_command(argv, environ_update={'LC_ALL': 'C'}),
+                                            params['packages'], search_path)
     if params['firewalld_zones']:
         interface, how = '', ''
         if not params['firewalld_zone']:

@@ -218,3 +218,53 @@ def test_firewalld_not_running_costs_one_call(monkeypatch):
     facts = hostfacts.collect_firewalld(lambda argv: calls.append(argv) or (252, '', 'FirewallD is not running'))
     assert facts['running'] is False and len(calls) == 1
     assert os.path.basename(calls[0][0]) == 'firewall-cmd'
+
+
+def _tools(tmp_path, *names):
+    for name in names:
+        tool = tmp_path / name
+        tool.write_text('#!/bin/sh\n')
+        tool.chmod(0o755)
+    return str(tmp_path)
+
+
+def _run_real(argv):
+    import subprocess
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.skipif(not os.path.exists('/usr/bin/dpkg-query'), reason='needs a Debian host (the CI machine is one)')
+def test_packages_are_read_from_the_real_dpkg_database():
+    out = node.package_state(_run_real, ['dpkg', 'no-such-package-k3s-migration'], '/usr/bin')
+    assert out['dpkg']['installed'] is True
+    assert out['dpkg']['version']
+    assert out['no-such-package-k3s-migration'] == {'installed': False, 'version': ''}
+
+
+def test_dpkg_is_preferred_and_a_package_not_installed_is_false(tmp_path):
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        # dpkg knows both, one only as removed ("config-files")
+        return 0, 'container-selinux\tinstalled\t2.1\nold\tconfig-files\t1.0\n', ''
+    out = node.package_state(run, ['container-selinux', 'old'], _tools(tmp_path, 'dpkg-query', 'rpm'))
+    assert calls[0][0].endswith('/dpkg-query')
+    assert out == {'container-selinux': {'installed': True, 'version': '2.1'}, 'old': {'installed': False, 'version': ''}}
+
+
+def test_rpm_is_read_where_there_is_no_dpkg(tmp_path):
+    def run(argv):
+        assert argv[0].endswith('/rpm') and argv[1] == '-q'
+        return 1, 'container-selinux\t2.240.0-1.fc43\npackage k3s-selinux is not installed\n', ''
+    out = node.package_state(run, ['container-selinux', 'k3s-selinux'], _tools(tmp_path, 'rpm'))
+    assert out['container-selinux'] == {'installed': True, 'version': '2.240.0-1.fc43'}
+    assert out['k3s-selinux']['installed'] is False
+
+
+def test_packages_unknown_without_a_database_and_nothing_run_for_none(tmp_path):
+    def run(argv):
+        raise AssertionError('nothing to run: %s' % argv)
+    assert node.package_state(run, ['x'], _tools(tmp_path))['x']['installed'] is None
+    assert node.package_state(run, [], _tools(tmp_path, 'rpm')) == {}
