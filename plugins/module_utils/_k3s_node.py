@@ -11,6 +11,7 @@ start or restart of its unit waited for until the node is Ready.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -47,9 +48,19 @@ def ready_failure(check: dict, answer: dict) -> str:
     return answer['stderr'] or 'got %r, want %r' % (answer['stdout'], check['expect'])
 
 
-def describe_path(path: str) -> dict:
+def file_identity(st: os.stat_result) -> dict:
+    """What must stay the same for a file's recorded checksum to still be its content: the
+    device, inode, size, and modification and change times (ctime cannot be set back)."""
+    return {'dev': st.st_dev, 'inode': st.st_ino, 'size': st.st_size, 'mtime_ns': st.st_mtime_ns,
+            'ctime_ns': st.st_ctime_ns}
+
+
+def describe_path(path: str, record: dict | None = None) -> dict:
     """What a path is: ``exists``, ``type`` (file, directory, link, other), ``mode``
-    (``'0644'``), ``sha256`` for a regular file, ``target`` for a symlink (not followed)."""
+    (``'0644'``), ``sha256`` for a regular file, ``target`` for a symlink (not followed).
+    A file also has its ``identity`` (file_identity) and ``sha256_from``: ``record`` when
+    ``record`` (path to identity and sha256, the role's checksum record) holds the path
+    with the same identity, so the file is not read, else ``read``."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -60,10 +71,30 @@ def describe_path(path: str) -> dict:
     elif stat.S_ISDIR(st.st_mode):
         out['type'] = 'directory'
     elif stat.S_ISREG(st.st_mode):
-        out.update(type='file', size=st.st_size, sha256=treesum.file_sha256(path))
+        identity = file_identity(st)
+        known = (record or {}).get(path) or {}
+        if known.get('identity') == identity and len(str(known.get('sha256', ''))) == 64:
+            out.update(type='file', size=st.st_size, sha256=known['sha256'], sha256_from='record', identity=identity)
+        else:
+            out.update(type='file', size=st.st_size, sha256=treesum.file_sha256(path), sha256_from='read',
+                       identity=identity)
     else:
         out['type'] = 'other'
     return out
+
+
+def load_checksum_record(path: str) -> dict:
+    """The role's checksum record (``{"version": 1, "files": {path: {"sha256", "identity", ...}}}``,
+    each entry a describe_path result) as path to entry; empty when there is none or it cannot be used (then every file is read)."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding='utf-8') as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    files = data.get('files') if isinstance(data, dict) and data.get('version') == 1 else None
+    return {k: v for k, v in files.items() if isinstance(v, dict)} if isinstance(files, dict) else {}
 
 
 def parse_show(text: str) -> dict:

@@ -77,6 +77,17 @@ options:
         address K3s picks itself, on the default route's interface.
     type: str
     default: ''
+  checksum_record:
+    description:
+      - A record of files' checksums the k3s role writes on the node (JSON,
+        C({"version": 1, "files": {PATH: {"sha256": ..., "identity": {...}}}}), each entry
+        what RV(paths) returned for the file).
+        A file of O(paths) whose device, inode, size, mtime and ctime are those recorded
+        is not read again (its C(sha256_from) is C(record)); any other is checksummed.
+      - Only read, never written, by this module; a missing or unreadable record means
+        every file is read.
+    type: path
+    default: ''
   packages:
     description:
       - OS packages to look up in the package database (dpkg's where there is one, else
@@ -110,10 +121,15 @@ paths:
   description:
     - Per path, C(exists) and when it exists C(type) (C(file), C(directory), C(link),
       C(other)) and C(mode); C(size) and C(sha256) for a file, C(target) for a link.
+    - For a file also C(identity) (C(dev), C(inode), C(size), C(mtime_ns), C(ctime_ns)) and
+      C(sha256_from) - C(record) when O(checksum_record) vouched for the checksum, else C(read).
   returned: always
   type: dict
   sample:
-    /usr/local/bin/k3s: {"exists": true, "type": "file", "mode": "0755", "size": 105044124, "sha256": "9f2c..."}
+    /usr/local/bin/k3s: {"exists": true, "type": "file", "mode": "0755", "size": 105044124, "sha256": "9f2c...",
+                         "sha256_from": "record", "identity": {"dev": 64769, "inode": 1310731, "size": 105044124,
+                                                               "mtime_ns": 1764775523000000000,
+                                                               "ctime_ns": 1764775523000000000}}
     /usr/local/bin/kubectl: {"exists": true, "type": "link", "mode": "0777", "target": "k3s"}
     /etc/rancher/k3s/config.yaml: {"exists": false}
 unit:
@@ -196,6 +212,7 @@ def main():
             firewalld_address=dict(type='str', default=''),
             ready_checks=node.READY_CHECKS_ARGSPEC,
             packages=dict(type='list', elements='str', default=[]),
+            checksum_record=dict(type='path', default=''),
         ),
         supports_check_mode=True,
     )
@@ -203,7 +220,8 @@ def main():
     result = dict(changed=False, unit={}, ready={'ok': False, 'reason': 'no readiness checks given'},
                   firewalld={'running': False, 'reason': 'not asked', 'zones': {}, 'zone': '', 'zone_reason': ''})
     try:
-        result['paths'] = {path: node.describe_path(path) for path in params['paths']}
+        record = node.load_checksum_record(params['checksum_record'])
+        result['paths'] = {path: node.describe_path(path, record) for path in params['paths']}
     except OSError as exc:
         module.fail_json(msg='Cannot read %s: %s' % (exc.filename, exc.strerror), **result)
     if params['unit']:

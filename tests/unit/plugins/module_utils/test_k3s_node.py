@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
 
 import pytest
 
@@ -18,8 +20,11 @@ def test_paths_are_described_without_following_links(tmp_path):
     f.write_text('token: x\n')
     f.chmod(0o600)
     (tmp_path / 'kubectl').symlink_to('k3s')
-    assert node.describe_path(str(f)) == {'exists': True, 'type': 'file', 'mode': '0600', 'size': 9,
-                                          'sha256': hashlib.sha256(b'token: x\n').hexdigest()}
+    st = os.stat(f)
+    assert node.describe_path(str(f)) == {
+        'exists': True, 'type': 'file', 'mode': '0600', 'size': 9, 'sha256': hashlib.sha256(b'token: x\n').hexdigest(),
+        'sha256_from': 'read', 'identity': {'dev': st.st_dev, 'inode': st.st_ino, 'size': 9, 'mtime_ns': st.st_mtime_ns,
+                                            'ctime_ns': st.st_ctime_ns}}
     assert node.describe_path(str(tmp_path / 'kubectl')) == {'exists': True, 'type': 'link', 'mode': '0777',
                                                              'target': 'k3s'}
     assert node.describe_path(str(tmp_path))['type'] == 'directory'
@@ -268,3 +273,38 @@ def test_packages_unknown_without_a_database_and_nothing_run_for_none(tmp_path):
         raise AssertionError('nothing to run: %s' % argv)
     assert node.package_state(run, ['x'], _tools(tmp_path))['x']['installed'] is None
     assert node.package_state(run, [], _tools(tmp_path, 'rpm')) == {}
+
+
+def test_a_recorded_checksum_is_trusted_only_while_the_identity_is_the_same(tmp_path, monkeypatch):
+    binary = tmp_path / 'k3s'
+    binary.write_bytes(b'release')
+    first = node.describe_path(str(binary))
+    assert first['sha256_from'] == 'read'
+    assert first['sha256'] == hashlib.sha256(b'release').hexdigest()
+    record_file = tmp_path / 'checksums.json'
+    record_file.write_text(json.dumps({'version': 1, 'files': {str(binary): dict(first, sha256='f' * 64)}}))
+    record = node.load_checksum_record(str(record_file))
+
+    # the recorded checksum is returned without reading the file
+    monkeypatch.setattr(node.treesum, 'file_sha256', lambda path: pytest.fail('read %s' % path))
+    assert node.describe_path(str(binary), record)['sha256'] == 'f' * 64
+    assert node.describe_path(str(binary), record)['sha256_from'] == 'record'
+    monkeypatch.undo()
+
+    # the same size and mtime put back after a change: the ctime differs, so it is read
+    stat_before = os.stat(binary)
+    time.sleep(0.01)
+    binary.write_bytes(b'tamper!')
+    os.utime(binary, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns))
+    again = node.describe_path(str(binary), record)
+    assert again['sha256_from'] == 'read'
+    assert again['sha256'] == hashlib.sha256(b'tamper!').hexdigest()
+
+
+@pytest.mark.parametrize('text', ['', 'not json', '{"version": 2, "files": {}}', '{"version": 1, "files": []}', '[]'])
+def test_an_unusable_record_means_every_file_is_read(tmp_path, text):
+    record_file = tmp_path / 'checksums.json'
+    record_file.write_text(text)
+    assert node.load_checksum_record(str(record_file)) == {}
+    assert node.load_checksum_record(str(tmp_path / 'none.json')) == {}
+    assert node.load_checksum_record('') == {}
