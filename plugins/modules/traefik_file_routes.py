@@ -92,6 +92,16 @@ options:
     description: Label in the marker comments (one label per independent set of entries).
     type: str
     default: k3s-migration edge_routes
+  ca_pem:
+    description:
+      - With O(state=present), the PEM of the CA that signs the K3s entry point, written to
+        O(ca_dest) (mode C(0644)) before the dynamic file, and only when the file there
+        differs - so the routes never name a CA file that is not there yet. O(ca_files)
+        names it as Traefik sees it.
+    type: str
+  ca_dest:
+    description: Where to write O(ca_pem) on this host; required with O(ca_pem).
+    type: path
   write_mode:
     description:
       - V(atomic) writes a temporary file beside the dynamic file and renames it over the
@@ -127,6 +137,9 @@ EXAMPLES = r"""
       - https://192.168.1.6:32443
     server_name: k3s-ingress.brmartin.internal
     ca_files: [/etc/traefik/dynamic/k3s-ingress-ca.pem]
+    # the CA file, on the host, written first (the edge container sees it at ca_files)
+    ca_pem: "{{ lookup('ansible.builtin.file', 'k3s-ingress-ca.pem') }}"
+    ca_dest: /opt/traefik/dynamic/k3s-ingress-ca.pem
     cert_resolver: letsencrypt
 
 - name: Take them out again (rollback)
@@ -146,10 +159,16 @@ validated:
   returned: always
   type: bool
   sample: true
+ca_changed:
+  description: Whether O(ca_dest) was (or, in check mode, would be) written.
+  returned: always
+  type: bool
+  sample: false
 """
 
 import os
 import re
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -172,6 +191,30 @@ def _parse(module, text, what):
         module.fail_json(msg='%s is not valid YAML: %s' % (what, exc))
 
 
+def _ca_file(module, p):
+    """Write ca_pem to ca_dest (0644) where the file there differs, in content or mode:
+    (the old content, whether it changed)."""
+    if p['ca_pem'] is None:
+        return '', False
+    dest = p['ca_dest']
+    try:
+        with open(dest, 'r', encoding='utf-8') as handle:
+            old = handle.read()
+        old_mode = stat.S_IMODE(os.stat(dest).st_mode)
+    except FileNotFoundError:
+        old, old_mode = '', None
+    except (IOError, OSError, UnicodeDecodeError) as exc:
+        module.fail_json(msg='cannot read %s: %s' % (dest, exc))
+    if old == p['ca_pem'] and old_mode == 0o644:
+        return old, False
+    if not module.check_mode:
+        try:
+            files.write_atomic(module, dest, p['ca_pem'], mode=0o644)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='cannot write %s: %s' % (dest, exc))
+    return old, True
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -190,7 +233,10 @@ def main():
             prefix=dict(type='str', default='k3s-'),
             owner=dict(type='str', default='k3s-migration edge_routes'),
             write_mode=dict(type='str', choices=['atomic', 'in_place'], default='atomic'),
+            ca_pem=dict(type='str'),
+            ca_dest=dict(type='path'),
         ),
+        required_together=[('ca_pem', 'ca_dest')],
         supports_check_mode=True,
     )
     p = module.params
@@ -220,6 +266,8 @@ def main():
                 problems.append('host %r is not a hostname' % route['host'])
         if len(set(r['name'] for r in p['routes'])) != len(p['routes']):
             problems.append('route names repeat')
+        if p['ca_pem'] is not None and '-----BEGIN CERTIFICATE-----' not in p['ca_pem']:
+            problems.append('ca_pem is not a PEM certificate')
         if problems:
             module.fail_json(msg='cannot route to K3s: %s' % '; '.join(problems))
         wanted = tfile.entries(p['routes'], p['servers'], p['server_name'], p['ca_files'], p['transport'],
@@ -244,6 +292,7 @@ def main():
             module.fail_json(msg='editing %s would change more than our entries; the file was left as it was' % path)
         validated = True
 
+    ca_before, ca_changed = _ca_file(module, p) if p['state'] == 'present' else ('', False)
     changed = after != before
     if changed and not module.check_mode:
         try:  # either way keeps the file's owner, mode and SELinux context
@@ -254,11 +303,14 @@ def main():
         except (IOError, OSError) as exc:
             module.fail_json(msg='cannot write %s: %s' % (path, exc))
     names = dict((section, sorted(wanted.get(section) or {})) for section in tfile.SECTIONS)
-    result = dict(changed=changed, entries=names, validated=validated)
+    result = dict(changed=changed or ca_changed, entries=names, validated=validated, ca_changed=ca_changed)
     if not HAS_YAML:
         module.warn('PyYAML is not importable on this host: the edit was not parsed and compared before writing')
     if module._diff:
-        result['diff'] = dict(before=before, after=after, before_header=path, after_header=path)
+        result['diff'] = [dict(before=before, after=after, before_header=path, after_header=path)]
+        if ca_changed:
+            result['diff'].insert(0, dict(before=ca_before, after=p['ca_pem'], before_header=p['ca_dest'],
+                                          after_header=p['ca_dest']))
     module.exit_json(**result)
 
 

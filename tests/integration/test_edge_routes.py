@@ -172,13 +172,24 @@ def test_2_check_mode_then_routes_reach_k3s_verified(edge, tmp_path):
     proc = run_role(edge, '--check', '--diff')
     assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
     assert edge['dynamic'].read_bytes() == edge['original']
+    ca_file = edge['dynamic'].parent / 'k3s-ingress-ca.pem'
+    assert not ca_file.exists()
+    assert '+++ after: %s' % ca_file in proc.stdout  # the CA file's diff, before the dynamic file's
 
     proc = run_role(edge)
     assert proc.returncode == 0 and changed(proc) >= 1, proc.stdout[-3000:]
     text = edge['dynamic'].read_text()
     assert 'insecureSkipVerify' not in text and 'serverName: "%s"' % ENTRY_NAME in text
+    assert ca_file.read_text() == edge['cluster_ca'].pem and ca_file.stat().st_mode & 0o777 == 0o644
     again = run_role(edge)
     assert again.returncode == 0 and changed(again) == 0, again.stdout[-3000:]
+
+    # The CA file is put right where it differs (here only its mode); the routes stay as they are.
+    ca_file.chmod(0o600)
+    before = edge['dynamic'].read_bytes()
+    proc = run_role(edge)
+    assert proc.returncode == 0 and changed(proc) == 1, proc.stdout[-3000:]
+    assert ca_file.stat().st_mode & 0o777 == 0o644 and edge['dynamic'].read_bytes() == before
 
     status, body = wait_for(edge['port'], 'whoami.brmartin.co.uk', edge['edge_ca'], 200, 'k3s-entry')
     assert body == 'k3s-entry host=whoami.brmartin.co.uk'
