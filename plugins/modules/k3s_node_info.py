@@ -79,9 +79,9 @@ options:
     default: ''
   checksum_record:
     description:
-      - A record of files' checksums the k3s role writes on the node (JSON,
-        C({"version": 1, "files": {PATH: {"sha256": ..., "identity": {...}}}}), each entry
-        what RV(paths) returned for the file).
+      - A record of files' checksums the k3s role writes on the node - JSON with C(version)
+        V(1) and C(files), per path what RV(paths) returned for the file (its C(sha256) and
+        C(identity)).
         A file of O(paths) whose device, inode, size, mtime and ctime are those recorded
         is not read again (its C(sha256_from) is C(record)); any other is checksummed.
       - Only read, never written, by this module; a missing or unreadable record means
