@@ -231,3 +231,51 @@ def end_drain(client: NomadClient, node_id: str) -> dict:
 def set_eligibility(client: NomadClient, node_id: str, eligible: bool) -> dict:
     return client.post('/v1/node/%s/eligibility' % quote(node_id, safe=''),
                        {'Eligibility': 'eligible' if eligible else 'ineligible'})
+
+
+class RecordError(Exception):
+    """A Nomad workloads record could not be read, written or matched; ``result`` is what was found."""
+
+    def __init__(self, msg: str, result: dict | None = None):
+        super().__init__(msg)
+        self.result = result or {}
+
+
+def workloads_record(client_factory: Callable[[], 'NomadClient'], addr: str, state: str, path: str, overwrite: bool,
+                     check_mode: bool, write: Callable[[str, str], None]) -> dict:
+    """Take (``state='snapshot'``) or compare (``'compare'``) the Nomad workloads record at
+    ``path`` - nomad_workloads' whole job, shared with host_state (one round trip for both
+    records); ``addr`` names the agent in messages. Returns changed, jobs and host_ports (and differences on compare); raises
+    RecordError. A snapshot keeps an existing record unless ``overwrite``, without asking Nomad."""
+    if state == 'snapshot' and os.path.exists(path) and not overwrite:
+        return {'changed': False, 'jobs': [], 'host_ports': [], 'msg': 'record kept: %s' % path}
+    try:
+        facts = summarize(client_factory())
+    except NomadError as exc:
+        raise RecordError('cannot ask the Nomad agent at %s: %s' % (addr, exc)) from exc
+    current = {'jobs': facts['jobs'], 'host_ports': facts['host_ports']}
+    result = {'changed': False, 'jobs': current['jobs'], 'host_ports': current['host_ports']}
+    old = None
+    if os.path.exists(path):
+        try:
+            with open(path, 'r', encoding='utf-8') as handle:
+                old = json.load(handle)
+        except (IOError, OSError, ValueError) as exc:
+            raise RecordError('cannot read the Nomad workloads record %s: %s' % (path, exc)) from exc
+    if state == 'compare':
+        if old is None:
+            raise RecordError('no Nomad workloads record at %s: take one with state=snapshot first' % path)
+        result['differences'] = workload_differences(old, current)
+        if result['differences']:
+            raise RecordError('Nomad workloads differ from %s:\n- %s' % (path, '\n- '.join(result['differences'])),
+                              result)
+        return result
+    if old is not None and (not overwrite or old == current):
+        return result
+    result['changed'] = True
+    if not check_mode:
+        try:
+            write(path, json.dumps(current, indent=1, sort_keys=True))
+        except (IOError, OSError) as exc:
+            raise RecordError('cannot write the Nomad workloads record %s: %s' % (path, exc)) from exc
+    return result

@@ -28,11 +28,17 @@ description:
     namespaces named by allocation ID, Docker's). It is returned as RV(churn), not failed
     on. What K3s could leave (cni0 and flannel interfaces, its veths, KUBE-/FLANNEL- and
     cbr0 CNI chains, its mounts and units, cbr0's CNI files, its ports) is never churn.
-  - Reading never changes the host; only O(state=snapshot) writes, and only O(path).
+  - With O(nomad_workloads_path), the same call also takes or compares the record of the
+    Nomad jobs, running allocations and held host ports the local agent reports, as
+    M(brmartin.k3s_migration.nomad_workloads) does - both records in one round trip.
+  - Reading never changes the host; only O(state=snapshot) writes, and only O(path) (and
+    O(nomad_workloads_path)).
   - Categories the host cannot provide (for example iptables in an emulated arm64
     container) are listed in RV(unavailable) and not compared.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
+extends_documentation_fragment:
+  - brmartin.k3s_migration.nomad
 attributes:
   check_mode:
     support: full
@@ -87,8 +93,17 @@ options:
     description: Nomad's dynamic port range (C(MIN-MAX)), as its client is configured.
     type: str
     default: 20000-32000
+  nomad_workloads_path:
+    description:
+      - Also take (O(state=snapshot), kept like O(path) unless O(overwrite)) or compare
+        (O(state=compare)) the Nomad workloads record in this JSON file on the host, asking
+        the agent at O(nomad_addr) (C(GET) requests only). Empty leaves Nomad's workloads out.
+      - A compare fails when either record differs, naming the differences of both.
+    type: path
+    default: ''
 seealso:
   - module: brmartin.k3s_migration.coexistence_preflight
+  - module: brmartin.k3s_migration.nomad_workloads
 """
 
 EXAMPLES = r"""
@@ -96,6 +111,12 @@ EXAMPLES = r"""
   brmartin.k3s_migration.host_state:
     state: snapshot
     path: /var/lib/k3s-migration/host-state.json
+
+- name: Record the host and the Nomad workloads in one call
+  brmartin.k3s_migration.host_state:
+    state: snapshot
+    path: /var/lib/k3s-migration/host-state.json
+    nomad_workloads_path: /var/lib/k3s-migration/nomad-workloads.json
 
 - name: After the rollback, the host must match the record
   brmartin.k3s_migration.host_state:
@@ -143,6 +164,16 @@ summary:
   type: list
   elements: str
   sample: ["iptables added: nat/KUBE-SERVICES"]
+nomad_workloads:
+  description:
+    - With O(nomad_workloads_path), what M(brmartin.k3s_migration.nomad_workloads) returns
+      for that record - C(changed), C(jobs), C(host_ports) (both empty when a kept record
+      was not compared), and C(differences) on compare.
+  returned: when nomad_workloads_path is set
+  type: dict
+  sample: {"changed": false, "jobs": [{"id": "minio", "namespace": "default", "type": "service", "status": "running",
+                                       "running_allocations": ["minio"]}],
+           "host_ports": [{"port": 9000, "label": "s3", "job": "minio", "to": 9000}], "differences": []}
 unavailable:
   description: Categories that could not be read on this host, with the reason.
   returned: always
@@ -159,6 +190,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _files as files
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _hoststate as hoststate
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _nomad_api as nomad_api
 
 
 def _counts(categories: dict) -> dict:
@@ -187,36 +219,9 @@ def _write(module, path, data):
         module.fail_json(msg='cannot write the host-state record %s: %s' % (path, exc))
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state=dict(type='str', choices=['snapshot', 'compare'], required=True),
-            path=dict(type='path', required=True),
-            paths=dict(type='list', elements='path', default=['/var/lib/cni', '/opt/cni', '/etc/cni']),
-            overwrite=dict(type='bool', default=False),
-            ignore=dict(type='list', elements='str', default=[]),
-            nomad_churn=dict(type='bool', default=True),
-            nomad_bridge=dict(type='str', default='nomad'),
-            nomad_cni_network=dict(type='str', default='nomad'),
-            nomad_dynamic_ports=dict(type='str', default='20000-32000'),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
+def _host(module, params, run, dynamic):
+    """The host-state record: (result, failure message or None)."""
     path = params['path']
-    for pattern in params['ignore']:
-        if pattern.partition(':')[0] not in hoststate.CATEGORIES:
-            module.fail_json(msg='ignore entry %r names no category; use one of %s'
-                             % (pattern, ', '.join(hoststate.CATEGORIES)))
-
-    try:
-        dynamic = netparse.parse_port_range(params['nomad_dynamic_ports'])
-    except netparse.ParseError as exc:
-        module.fail_json(msg='nomad_dynamic_ports: %s' % exc)
-
-    def run(argv):
-        return module.run_command(argv, check_rc=False, environ_update={'LC_ALL': 'C'})
-
     if params['state'] == 'compare':
         old = _load(module, path)
         current = hoststate.take(run, old.get('paths', params['paths']))
@@ -231,16 +236,17 @@ def main():
         result = dict(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
                       differences=diffs, ignored=ignored, summary=summary, unavailable=current['unavailable'],
                       churn=churned, churn_summary=hoststate.summarize(churned))
+        failure = None
         if diffs:
-            module.fail_json(msg='host differs from the record %s taken %s in %d place(s):\n- %s'
-                             % (path, old['taken_at'], len(summary), '\n- '.join(summary)), **result)
-        module.exit_json(**result)
+            failure = ('host differs from the record %s taken %s in %d place(s):\n- %s'
+                       % (path, old['taken_at'], len(summary), '\n- '.join(summary)))
+        return result, failure
 
     exists = os.path.exists(path)
     if exists and not params['overwrite']:
         old = _load(module, path)
-        module.exit_json(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
-                         unavailable=old.get('unavailable', {}))
+        return dict(changed=False, record=_counts(old['categories']), taken_at=old['taken_at'],
+                    unavailable=old.get('unavailable', {})), None
     current = hoststate.take(run, params['paths'])
     taken_at = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     data = {'version': hoststate.RECORD_VERSION, 'taken_at': taken_at, 'paths': params['paths'],
@@ -261,8 +267,58 @@ def main():
                           'after': json.dumps(_counts(current['categories']), sort_keys=True) + '\n'}
     if changed and not module.check_mode:
         _write(module, path, data)
-    module.exit_json(changed=changed, **result)
+    result['changed'] = changed
+    return result, None
 
+
+def main():
+    argument_spec = dict(
+        state=dict(type='str', choices=['snapshot', 'compare'], required=True),
+        path=dict(type='path', required=True),
+        paths=dict(type='list', elements='path', default=['/var/lib/cni', '/opt/cni', '/etc/cni']),
+        overwrite=dict(type='bool', default=False),
+        ignore=dict(type='list', elements='str', default=[]),
+        nomad_churn=dict(type='bool', default=True),
+        nomad_bridge=dict(type='str', default='nomad'),
+        nomad_cni_network=dict(type='str', default='nomad'),
+        nomad_dynamic_ports=dict(type='str', default='20000-32000'),
+        nomad_workloads_path=dict(type='path', default=''),
+    )
+    argument_spec.update(nomad_api.NOMAD_ARGSPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    for pattern in params['ignore']:
+        if pattern.partition(':')[0] not in hoststate.CATEGORIES:
+            module.fail_json(msg='ignore entry %r names no category; use one of %s'
+                             % (pattern, ', '.join(hoststate.CATEGORIES)))
+    if params['nomad_workloads_path'] and params['nomad_workloads_path'] == params['path']:
+        module.fail_json(msg='nomad_workloads_path must differ from path (both are %s)' % params['path'])
+
+    try:
+        dynamic = netparse.parse_port_range(params['nomad_dynamic_ports'])
+    except netparse.ParseError as exc:
+        module.fail_json(msg='nomad_dynamic_ports: %s' % exc)
+
+    def run(argv):
+        return module.run_command(argv, check_rc=False, environ_update={'LC_ALL': 'C'})
+
+    def write(path, text):
+        files.write_atomic(module, path, text, mode=0o600, make_dir_mode=0o700)
+
+    result, failure = _host(module, params, run, dynamic)
+    failures = [failure] if failure else []
+    if params['nomad_workloads_path']:
+        try:
+            result['nomad_workloads'] = nomad_api.workloads_record(
+                lambda: nomad_api.NomadClient.from_params(params), params['nomad_addr'], params['state'],
+                params['nomad_workloads_path'], params['overwrite'], module.check_mode, write)
+        except nomad_api.RecordError as exc:
+            result['nomad_workloads'] = exc.result
+            failures.append(str(exc))
+        result['changed'] = result['changed'] or result['nomad_workloads'].get('changed', False)
+    if failures:
+        module.fail_json(msg='\n'.join(failures), **result)
+    module.exit_json(**result)
 
 if __name__ == '__main__':
     main()

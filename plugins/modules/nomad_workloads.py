@@ -83,9 +83,6 @@ differences:
   sample: ["job minio: running allocations ['minio'] -> []"]
 """
 
-import json
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _files as files
@@ -101,42 +98,16 @@ def main():
     argument_spec.update(nomad_api.NOMAD_ARGSPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    path = params['path']
-    if params['state'] == 'snapshot' and os.path.exists(path) and not params['overwrite']:
-        module.exit_json(changed=False, jobs=[], host_ports=[], msg='record kept: %s' % path)
+
+    def write(path, text):
+        files.write_atomic(module, path, text, mode=0o600, make_dir_mode=0o700)
+
     try:
-        facts = nomad_api.summarize(nomad_api.NomadClient.from_params(params))
-    except nomad_api.NomadError as exc:
-        module.fail_json(msg='cannot ask the Nomad agent at %s: %s' % (params['nomad_addr'], exc))
-    current = {'jobs': facts['jobs'], 'host_ports': facts['host_ports']}
-    result = dict(changed=False, jobs=current['jobs'], host_ports=current['host_ports'])
-
-    old = None
-    if os.path.exists(path):
-        try:
-            with open(path, 'r', encoding='utf-8') as handle:
-                old = json.load(handle)
-        except (IOError, OSError, ValueError) as exc:
-            module.fail_json(msg='cannot read the Nomad workloads record %s: %s' % (path, exc))
-
-    if params['state'] == 'compare':
-        if old is None:
-            module.fail_json(msg='no Nomad workloads record at %s: take one with state=snapshot first' % path)
-        result['differences'] = nomad_api.workload_differences(old, current)
-        if result['differences']:
-            module.fail_json(msg='Nomad workloads differ from %s:\n- %s' % (path, '\n- '.join(result['differences'])),
-                             **result)
-        module.exit_json(**result)
-
-    if old is not None and (not params['overwrite'] or old == current):
-        module.exit_json(**result)
-    result['changed'] = True
-    if not module.check_mode:
-        try:
-            files.write_atomic(module, path, json.dumps(current, indent=1, sort_keys=True),
-                               mode=0o600, make_dir_mode=0o700)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='cannot write the Nomad workloads record %s: %s' % (path, exc))
+        result = nomad_api.workloads_record(lambda: nomad_api.NomadClient.from_params(params), params['nomad_addr'],
+                                            params['state'],
+                                            params['path'], params['overwrite'], module.check_mode, write)
+    except nomad_api.RecordError as exc:
+        module.fail_json(msg=str(exc), **exc.result)
     module.exit_json(**result)
 
 

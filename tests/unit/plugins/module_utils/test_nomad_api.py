@@ -184,3 +184,62 @@ def test_modules_fail_on_403_instead_of_falling_back(nomad_with_acls, tmp_path, 
     assert rc != 0 and result.get('failed'), result
     assert '403 Forbidden' in result['msg'] and 'agent:read' in result['msg']
     assert 'not-the-token' not in json.dumps(result)
+
+
+def _write(path, text):
+    Path(path).write_text(text)
+
+
+def test_workloads_record_is_taken_once_kept_and_compared(nomad_standin, tmp_path):
+    record = tmp_path / 'nomad-workloads.json'
+
+    def client():
+        return nomad_api.NomadClient(nomad_standin)
+
+    # check mode reads Nomad, reports the change and writes nothing
+    first = nomad_api.workloads_record(client, nomad_standin, 'snapshot', str(record), False, True, _write)
+    assert first['changed'] and not record.exists()
+    first = nomad_api.workloads_record(client, nomad_standin, 'snapshot', str(record), False, False, _write)
+    assert first['changed'] and [j['id'] for j in json.loads(record.read_text())['jobs']][0] == 'elasticsearch'
+    # kept: Nomad is not even asked (an unreachable agent does not matter)
+    kept = nomad_api.workloads_record(lambda: pytest.fail('Nomad asked'), 'x', 'snapshot', str(record), False, False,
+                                      _write)
+    assert not kept['changed'] and kept['msg'] == 'record kept: %s' % record
+    same = nomad_api.workloads_record(client, nomad_standin, 'compare', str(record), False, False, _write)
+    assert not same['changed'] and same['differences'] == []
+    # a job gone from the record's view is named
+    data = json.loads(record.read_text())
+    data['jobs'].append({'id': 'nextcloud', 'namespace': 'default', 'running_allocations': ['nextcloud']})
+    record.write_text(json.dumps(data))
+    with pytest.raises(nomad_api.RecordError) as err:
+        nomad_api.workloads_record(client, nomad_standin, 'compare', str(record), False, False, _write)
+    assert 'job nextcloud: gone' in str(err.value) and err.value.result['differences']
+
+
+def test_workloads_record_errors_name_the_agent_and_the_file(tmp_path):
+    addr = 'http://127.0.0.1:%d' % free_port()
+    with pytest.raises(nomad_api.RecordError) as err:
+        nomad_api.workloads_record(lambda: nomad_api.NomadClient(addr, timeout=2), addr, 'compare',
+                                   str(tmp_path / 'r.json'), False, False, _write)
+    assert str(err.value).startswith('cannot ask the Nomad agent at %s: ' % addr)
+
+
+def test_host_state_takes_both_records_in_one_call(nomad_standin, tmp_path):
+    sys.path.insert(0, str(STANDINS.parent))
+    from modrun import run_module
+    host, nomad = tmp_path / 'host-state.json', tmp_path / 'nomad-workloads.json'
+    args = {'state': 'snapshot', 'path': str(host), 'paths': [str(tmp_path / 'cni')],
+            'nomad_workloads_path': str(nomad), 'nomad_addr': nomad_standin}
+    rc, result = run_module('host_state', args, tmp_path)
+    assert rc == 0 and result['changed'], result
+    assert host.exists() and nomad.exists() and result['nomad_workloads']['changed']
+    rc, result = run_module('host_state', args, tmp_path)
+    assert rc == 0 and not result['changed'] and result['nomad_workloads']['msg'].startswith('record kept')
+    data = json.loads(nomad.read_text())
+    data['host_ports'] = []
+    nomad.write_text(json.dumps(data))
+    rc, result = run_module('host_state', dict(args, state='compare'), tmp_path)
+    assert rc != 0 and 'host ports held by allocations' in result['msg'], result
+    assert result['nomad_workloads']['differences']
+    rc, result = run_module('host_state', dict(args, nomad_workloads_path=str(host)), tmp_path)
+    assert rc != 0 and 'must differ from path' in result['msg']
