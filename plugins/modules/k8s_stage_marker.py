@@ -23,12 +23,13 @@ description:
   - With O(state=present), records the current state under O(digest) (after the stage
     applied everything; a workload not Ready yet is recorded, and the next query names it).
     With O(state=absent), deletes the record.
+  - Talks to the API with the standard library (module_utils/_k8s_api.py): no kubernetes
+    Python client to import, one kept-alive connection.
   - What it cannot see is a hand edit to an object that still exists with the same uid;
     the stage's own switch to apply everything anyway is the way to undo one.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
 requirements:
-  - kubernetes (Python client)
   - cryptography (only with O(certificates))
 attributes:
   check_mode:
@@ -149,14 +150,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _k8s_api as k8s_api
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _stage_marker as marker
-
-try:
-    from kubernetes import config as k8s_config
-    from kubernetes.client.rest import ApiException
-    HAS_K8S, K8S_ERROR = True, None
-except ImportError:
-    HAS_K8S, K8S_ERROR = False, traceback.format_exc()
 
 # Kind -> (API path prefix, plural, namespaced)
 KINDS = {
@@ -173,20 +168,6 @@ KINDS = {
 WORKLOAD_PLURALS = {'Deployment': 'deployments', 'DaemonSet': 'daemonsets', 'StatefulSet': 'statefulsets'}
 RECORD_KEY = 'record.json'
 DATA_KEY = 'data.json'
-
-
-class Api:
-    def __init__(self, kubeconfig):
-        self.client = k8s_config.new_client_from_config(config_file=kubeconfig)
-
-    def call(self, method, path, body=None):
-        try:
-            return self.client.call_api(path, method, body=body, response_type='object', auth_settings=['BearerToken'],
-                                        _return_http_data_only=True, _request_timeout=30)
-        except ApiException as exc:
-            if exc.status == 404 and method == 'GET':
-                return None
-            raise
 
 
 def parse_object(ref):
@@ -259,8 +240,6 @@ def main():
         required_if=[('state', 'query', ['digest']), ('state', 'present', ['digest'])],
         supports_check_mode=True,
     )
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib('kubernetes'), exception=K8S_ERROR)
     params = module.params
     try:
         objects = [parse_object(ref) for ref in params['objects']]
@@ -270,7 +249,7 @@ def main():
         module.fail_json(msg='renew_days must not be negative, got %d' % params['renew_days'])
     cm_path = '/api/v1/namespaces/%s/configmaps/%s' % (params['namespace'], params['name'])
     try:
-        api = Api(params['kubeconfig'])
+        api = k8s_api.Api(params['kubeconfig'])
         existing = api.call('GET', cm_path)
         stored = (existing or {}).get('data') or {}
         record = json.loads(stored[RECORD_KEY]) if RECORD_KEY in stored else None
@@ -309,9 +288,9 @@ def main():
                 api.call('PUT', cm_path, body=body)
         module.exit_json(changed=changed, current=True, reasons=[], data=params['data'], record=new,
                          diff={'before': record or {}, 'after': new})
-    except ApiException as exc:
-        module.fail_json(msg='the API refused %s: HTTP %s %s' % (cm_path, exc.status, exc.reason))
-    except Exception as exc:  # pylint: disable=broad-except  # connection errors come in many classes
+    except k8s_api.ApiError as exc:
+        module.fail_json(msg='the API refused %s' % exc)
+    except k8s_api.K8sError as exc:
         module.fail_json(msg='the API (%s) did not answer: %s' % (params['kubeconfig'], exc))
 
 

@@ -42,8 +42,8 @@ class CA:
     def pem(self) -> str:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, common_name: str, names: list, days: int = 30) -> tuple:
-        """(cert PEM, key PEM) for a server answering to DNS names and IP addresses."""
+    def issue(self, common_name: str, names: list, days: int = 30, client: bool = False) -> tuple:
+        """(cert PEM, key PEM) for a server answering to DNS names and IP addresses (``client``: a client's)."""
         key = ec.generate_private_key(ec.SECP256R1())
         sans = []
         for name in names:
@@ -59,7 +59,8 @@ class CA:
                 .not_valid_after(now + datetime.timedelta(days=days))
                 .add_extension(x509.SubjectAlternativeName(sans), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client
+                                                      else ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                 .sign(self.key, hashes.SHA256()))
         return (cert.public_bytes(serialization.Encoding.PEM).decode(),
                 key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
