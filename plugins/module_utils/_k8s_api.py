@@ -134,6 +134,7 @@ class Api:
         self._host, self._port, self._prefix = url.hostname, url.port or 443, url.path.rstrip('/')
         self._timeout = timeout
         self._conn = None
+        self._discovered = {}
 
     def _connection(self):
         if self._conn is None:
@@ -181,6 +182,35 @@ class Api:
         if dry_run:
             query += '&dryRun=All'
         return self.call('PATCH', path, body=obj, content_type='application/apply-patch+yaml', query=query)
+
+    def resource(self, api_version: str, kind: str) -> tuple:
+        """(plural, namespaced) of ``kind`` in ``api_version``, from the group version's discovery (asked once)."""
+        if api_version not in self._discovered:
+            prefix = '/api/' + api_version if '/' not in api_version else '/apis/' + api_version
+            listing = self.call('GET', prefix)
+            if listing is None:
+                raise K8sError('the API serves no %s (GET %s: 404)' % (api_version, prefix))
+            self._discovered[api_version] = dict(
+                (r['kind'], (r['name'], bool(r.get('namespaced'))))
+                for r in listing.get('resources') or [] if '/' not in r.get('name', '/'))
+        found = self._discovered[api_version].get(kind)
+        if found is None:
+            raise K8sError('the API serves no kind %s in %s' % (kind, api_version))
+        return found
+
+    def object_path(self, obj: dict) -> tuple:
+        """(API path, C(Kind/namespace/name) or C(Kind/name)) of an object given as a manifest."""
+        api_version, kind, meta = obj['apiVersion'], obj['kind'], obj.get('metadata') or {}
+        plural, namespaced = self.resource(api_version, kind)
+        prefix = '/api/' + api_version if '/' not in api_version else '/apis/' + api_version
+        name, namespace = meta['name'], meta.get('namespace') or ''
+        if namespaced and not namespace:
+            raise K8sError('%s %s is namespaced: give its metadata.namespace' % (kind, name))
+        if not namespaced and namespace:
+            raise K8sError('%s %s is cluster-scoped: it takes no metadata.namespace' % (kind, name))
+        if namespaced:
+            return '%s/namespaces/%s/%s/%s' % (prefix, namespace, plural, name), '%s/%s/%s' % (kind, namespace, name)
+        return '%s/%s/%s' % (prefix, plural, name), '%s/%s' % (kind, name)
 
     def close(self):
         if self._conn is not None:

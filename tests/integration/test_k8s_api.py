@@ -59,6 +59,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                 'type': self.headers.get('Content-Type', ''), 'body': body})
         if path.startswith('/apis/apps/v1/'):
             return self._answer(200, {'kind': 'List', 'items': []})
+        if path == '/api/v1':
+            return self._answer(200, {'kind': 'APIResourceList', 'resources': [
+                {'name': 'configmaps', 'kind': 'ConfigMap', 'namespaced': True},
+                {'name': 'configmaps/status', 'kind': 'ConfigMap', 'namespaced': True},
+                {'name': 'namespaces', 'kind': 'Namespace', 'namespaced': False}]})
+        if path == '/api/v1/namespaces/kube-system':
+            return self._answer(200, {'kind': 'Namespace', 'metadata': {'name': 'kube-system', 'uid': 'ns-uid',
+                                                                        'resourceVersion': '1'}})
         parts = path.split('/')
         if path.startswith('/api/v1/namespaces/') and len(parts) >= 6 and parts[5] == 'configmaps':
             namespace, name = parts[4], (parts[6] if len(parts) > 6 else (body or {}).get('metadata', {}).get('name'))
@@ -69,10 +77,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 server.objects.pop((namespace, name), None)
                 return self._answer(200 if stored else 404, {'kind': 'Status'})
             if self.command in ('POST', 'PUT', 'PATCH'):
+                if namespace == 'nope':
+                    return self._answer(404, {'kind': 'Status', 'message': 'namespaces "nope" not found'})
                 if self.command == 'PATCH' and self.headers.get('Content-Type') != 'application/apply-patch+yaml':
                     return self._answer(415, {'kind': 'Status', 'message': 'unsupported patch type'})
-                obj = dict(body, metadata=dict(body['metadata'], uid='uid-' + name,
-                                               resourceVersion=str(len(server.requests))))
+                if stored and self.command == 'PATCH':  # apply: fields merged into what is there
+                    obj = dict(stored, **{k: v for k, v in body.items() if k != 'metadata'})
+                    same = {k: v for k, v in obj.items() if k != 'metadata'} == \
+                        {k: v for k, v in stored.items() if k != 'metadata'}
+                    obj['metadata'] = dict(stored['metadata'], resourceVersion=stored['metadata']['resourceVersion']
+                                           if same else str(len(server.requests)))
+                else:
+                    obj = dict(body, metadata=dict(body['metadata'], uid='uid-' + name,
+                                                   resourceVersion=str(len(server.requests))))
                 if 'dryRun=All' not in query:
                     server.objects[(namespace, name)] = obj
                 return self._answer(201 if stored is None else 200, obj)
@@ -192,3 +209,40 @@ def test_stage_marker_records_and_finds_its_record(api_server, tmp_path):
     assert rc == 0 and result['changed'] and ('kube-system', 'stage-probe') not in api_server['httpd'].objects
     rc, result = run_module('k8s_stage_marker', dict(args, kubeconfig=str(tmp_path / 'none')), tmp_path)
     assert rc != 0 and 'cannot read the kubeconfig' in result['msg']
+
+
+def test_k8s_apply_creates_then_finds_nothing_to_change(api_server, tmp_path):
+    config = kubeconfig(api_server, tmp_path / 'kubeconfig')
+    cm = {'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'applied', 'namespace': 'kube-system'},
+          'data': {'k': 'v1'}}
+    ns = {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'kube-system'}}
+    args = {'kubeconfig': config, 'definitions': [ns, cm]}
+    rc, result = run_module('k8s_apply', args, tmp_path, check_mode=True, diff=True)
+    assert rc == 0 and result['changed'], result
+    assert [a['result'] for a in result['applied']] == ['unchanged', 'created']
+    assert ('kube-system', 'applied') not in api_server['httpd'].objects
+    rc, result = run_module('k8s_apply', args, tmp_path)
+    assert rc == 0 and result['changed'] and result['resources'][1]['metadata']['uid'] == 'uid-applied'
+    assert api_server['httpd'].requests[-1]['type'] == 'application/apply-patch+yaml'
+    rc, result = run_module('k8s_apply', args, tmp_path)
+    assert rc == 0 and not result['changed'], result
+    assert result['applied'][1] == {'object': 'ConfigMap/kube-system/applied', 'result': 'unchanged'}
+    changed = dict(cm, data={'k': 'v2'})
+    rc, result = run_module('k8s_apply', dict(args, definitions=[changed]), tmp_path, check_mode=True, diff=True)
+    assert rc == 0 and result['changed'] and result['diff']['after'][0]['data'] == {'k': 'v2'}
+    assert api_server['httpd'].objects[('kube-system', 'applied')]['data'] == {'k': 'v1'}
+    assert 'dryRun=All' in api_server['httpd'].requests[-1]['query']
+
+
+@pytest.mark.parametrize('definition, message', [
+    ({'kind': 'ConfigMap', 'metadata': {'name': 'x'}}, 'definitions[0] has no apiVersion'),
+    ({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {}}, 'definitions[0] (ConfigMap) has no metadata.name'),
+    ({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'x'}}, 'is namespaced: give its metadata.namespace'),
+    ({'apiVersion': 'v1', 'kind': 'Gadget', 'metadata': {'name': 'x'}}, 'serves no kind Gadget in v1'),
+    ({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'x', 'namespace': 'nope'}, 'data': {}},
+     'HTTP 404 Not Found: namespaces "nope" not found'),
+])
+def test_k8s_apply_names_what_is_wrong(api_server, tmp_path, definition, message):
+    rc, result = run_module('k8s_apply', {'kubeconfig': kubeconfig(api_server, tmp_path / 'kubeconfig'),
+                                          'definitions': [definition]}, tmp_path)
+    assert rc != 0 and message in result['msg'], result
