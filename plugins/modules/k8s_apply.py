@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: k8s_apply
 short_description: Server-side apply a few Kubernetes objects, in one light process
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Applies each of O(definitions) with server-side apply (C(PATCH), C(application/apply-patch+yaml))
     under O(field_manager), in order, and returns the objects as the API answered.
