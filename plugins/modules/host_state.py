@@ -320,5 +320,6 @@ def main():
         module.fail_json(msg='\n'.join(failures), **result)
     module.exit_json(**result)
 
+
 if __name__ == '__main__':
     main()

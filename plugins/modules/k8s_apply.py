@@ -13,7 +13,7 @@ version_added: 0.2.0
 description:
   - Applies each of O(definitions) with server-side apply (C(PATCH), C(application/apply-patch+yaml))
     under O(field_manager), in order, and returns the objects as the API answered.
-  - For the few objects a stage keeps on every run (the Vault token reviewer, for example):
+  - For the few objects a stage keeps on every run (the Vault token reviewer, for example),
     it talks to the API with the standard library (module_utils/_k8s_api.py), one kept-alive
     connection and one discovery request per API group version, without importing the
     kubernetes Python client - a run costs a fraction of M(kubernetes.core.k8s)'s. For charts

@@ -23,7 +23,7 @@ description:
   - With O(state=present), records the current state under O(digest) (after the stage
     applied everything; a workload not Ready yet is recorded, and the next query names it).
     With O(state=absent), deletes the record.
-  - Talks to the API with the standard library (module_utils/_k8s_api.py): no kubernetes
+  - Talks to the API with the standard library (module_utils/_k8s_api.py) - no kubernetes
     Python client to import, one kept-alive connection.
   - What it cannot see is a hand edit to an object that still exists with the same uid;
     the stage's own switch to apply everything anyway is the way to undo one.
