@@ -21,7 +21,6 @@ from typing import Callable
 from urllib.parse import quote
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _netparse as netparse
 
@@ -68,7 +67,7 @@ class NomadClient:
         self.ca_cert = ca_cert
         self.validate_certs = validate_certs
         self.timeout = timeout
-        self._open = opener or open_url
+        self._open = opener
 
     @classmethod
     def from_params(cls, params: dict) -> 'NomadClient':
@@ -90,6 +89,11 @@ class NomadClient:
             headers['Content-Type'] = 'application/json'
             data = json.dumps(payload)
         url = self.addr + path
+        if self._open is None:
+            # Imported on the first request: ansible's urls module costs more to import than
+            # a kept record's whole run (host_state with a record that is kept asks nothing).
+            from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
+            self._open = open_url
         try:
             response = self._open(url, method=method, headers=headers, data=data, timeout=self.timeout,
                                   validate_certs=self.validate_certs, ca_path=self.ca_cert)
