@@ -210,6 +210,7 @@ def test_firewalld_is_read_with_one_listing(tmp_path, monkeypatch):
         raise AssertionError(argv)
 
     monkeypatch.setattr(hostfacts, 'tool_available', lambda name: True)
+    monkeypatch.setattr(hostfacts, 'firewalld_process', lambda proc='/proc': True)
     facts = hostfacts.collect_firewalld(run, service_dirs=(str(services),), firewalld_conf=str(conf))
     assert facts['running'] is True and facts['default_zone'] == 'FedoraServer'
     assert facts['service_ports'] == {'cockpit': ['9090/tcp'], 'ssh': ['22/tcp']}
@@ -219,10 +220,29 @@ def test_firewalld_is_read_with_one_listing(tmp_path, monkeypatch):
 
 def test_firewalld_not_running_costs_one_call(monkeypatch):
     monkeypatch.setattr(hostfacts, 'tool_available', lambda name: True)
+    monkeypatch.setattr(hostfacts, 'firewalld_process', lambda proc='/proc': True)
     calls = []
     facts = hostfacts.collect_firewalld(lambda argv: calls.append(argv) or (252, '', 'FirewallD is not running'))
     assert facts['running'] is False and len(calls) == 1
     assert os.path.basename(calls[0][0]) == 'firewall-cmd'
+
+
+def _proc(tmp_path, *names):
+    for pid, name in enumerate(names, start=1):
+        (tmp_path / str(pid)).mkdir(parents=True)
+        (tmp_path / str(pid) / 'comm').write_text(name + '\n')
+    (tmp_path / 'self').mkdir(parents=True)
+    return str(tmp_path)
+
+
+def test_no_firewalld_process_costs_no_call(tmp_path, monkeypatch):
+    monkeypatch.setattr(hostfacts, 'tool_available', lambda name: True)
+    calls = []
+    facts = hostfacts.collect_firewalld(lambda argv: calls.append(argv) or (0, '', ''),
+                                        proc=_proc(tmp_path / 'a', 'systemd', 'nomad', 'k3s-server'))
+    assert facts['installed'] and not facts['running'] and calls == []
+    assert hostfacts.firewalld_process(_proc(tmp_path / 'b', 'systemd', 'firewalld'))
+    assert hostfacts.firewalld_process(str(tmp_path / 'missing'))  # cannot tell: ask firewall-cmd
 
 
 def _tools(tmp_path, *names):
