@@ -21,6 +21,10 @@ description:
     example to see whether the edge routes a hostname to the K3s entry point.
   - Fails when nothing answers; when asked, fails on an unverified certificate
     (O(fail_on_unverified)) or one expiring within O(min_days_valid) days.
+  - With O(hosts) instead of O(host), asks the same endpoint for each name in turn, in
+    one call, and returns each answer in RV(endpoints) - an endpoint that does not answer
+    is an C(error) there, not a failure; the checks of O(fail_on_unverified) and
+    O(min_days_valid) fail the call when any name fails them.
 author:
   - brmartin.k3s_migration maintainers (@brmartin)
 attributes:
@@ -32,9 +36,14 @@ attributes:
     description: Nothing is changed.
 options:
   host:
-    description: The name to verify, sent as SNI.
+    description: The name to verify, sent as SNI. One of O(host) and O(hosts) is required.
     type: str
-    required: true
+  hosts:
+    description:
+      - Names to verify one after the other (each sent as SNI, and as C(Host) with
+        O(http_path)), instead of O(host); see RV(endpoints).
+    type: list
+    elements: str
   port:
     description: TCP port.
     type: int
@@ -71,6 +80,13 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Ask the edge for both hostnames' hop path in one call
+  brmartin.k3s_migration.tls_endpoint_info:
+    hosts: [whoami-k8s.brmartin.co.uk, overseerr-k8s.brmartin.co.uk]
+    connect_address: 127.0.0.1
+    http_path: /.well-known/k3s-migration-hop
+  register: hops
+
 - name: Which side answers whoami-k8s behind the edge (the K3s entry point adds a header)
   brmartin.k3s_migration.tls_endpoint_info:
     host: whoami-k8s.brmartin.co.uk
@@ -166,17 +182,27 @@ http:
       sample: ""
 host:
   description: The name verified.
-  returned: always
+  returned: with O(host)
   type: str
   sample: whoami.brmartin.co.uk
+endpoints:
+  description:
+    - With O(hosts), one entry per name, in order, with the fields this module returns for
+      a single O(host) (RV(host), RV(verified), RV(http) and the certificate's), or
+      C(host) and C(error) where nothing answered.
+  returned: with O(hosts)
+  type: list
+  elements: dict
+  sample: [{"host": "whoami-k8s.brmartin.co.uk", "verified": true, "http": {"status": 418, "headers": {}}},
+           {"host": "overseerr-k8s.brmartin.co.uk", "error": "nothing answers at 127.0.0.1:443"}]
 connect_address:
   description: The address dialled.
-  returned: always
+  returned: with O(host)
   type: str
   sample: 192.168.1.5
 port:
   description: The port dialled.
-  returned: always
+  returned: with O(host)
   type: int
   sample: 443
 """
@@ -188,10 +214,23 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _tls as tls
 
 
+def _check(module, p, result):
+    """The failure message of O(fail_on_unverified) and O(min_days_valid) for one answer, or None."""
+    if p['fail_on_unverified'] and not result['verified']:
+        return ('the certificate %s:%d presents for %s does not verify: %s (subject %s, issuer %s)'
+                % (result['connect_address'], p['port'], result['host'], result['verify_error'],
+                   result.get('subject'), result.get('issuer')))
+    if p['min_days_valid'] and result.get('days_left') is not None and result['days_left'] < p['min_days_valid']:
+        return ('the certificate for %s expires in %d days (on %s), fewer than %d'
+                % (result['host'], result['days_left'], result['not_after'], p['min_days_valid']))
+    return None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            host=dict(type='str', required=True),
+            host=dict(type='str'),
+            hosts=dict(type='list', elements='str'),
             port=dict(type='int', default=443),
             connect_address=dict(type='str'),
             ca_path=dict(type='path'),
@@ -200,31 +239,48 @@ def main():
             timeout=dict(type='int', default=10),
             http_path=dict(type='str'),
         ),
+        required_one_of=[('host', 'hosts')],
+        mutually_exclusive=[('host', 'hosts')],
         supports_check_mode=True,
     )
     p = module.params
-    where = dict(host=p['host'], port=p['port'], connect_address=p['connect_address'] or p['host'])
+    names = p['hosts'] if p['hosts'] is not None else [p['host']]
+    where = dict(port=p['port'], connect_address=p['connect_address'] or (p['host'] or ''))
+    if p['host'] is not None:
+        where['host'] = p['host']
+    if not names or not all(names):
+        module.fail_json(msg='hosts must name at least one host, and no empty name', **where)
     if p['ca_path']:
         if not os.path.isfile(p['ca_path']):
             module.fail_json(msg='ca_path %s does not exist' % p['ca_path'], **where)
     if p['http_path'] is not None and (not p['http_path'].startswith('/') or any(c.isspace() for c in p['http_path'])):
         module.fail_json(msg='http_path must start with / and hold no spaces, got %r' % p['http_path'], **where)
-    try:
-        result = tls.inspect(p['host'], p['port'], p['connect_address'], p['ca_path'], p['timeout'], p['http_path'])
-    except tls.NoAnswer as exc:
-        module.fail_json(msg=str(exc), **where)
     if not tls.HAS_CRYPTOGRAPHY:
         module.warn('the cryptography library is missing on this host: certificate details are not returned')
-    if p['fail_on_unverified'] and not result['verified']:
-        module.fail_json(msg='the certificate %s:%d presents for %s does not verify: %s (subject %s, issuer %s)'
-                         % (result['connect_address'], p['port'], p['host'], result['verify_error'],
-                            result.get('subject'), result.get('issuer')), changed=False, **result)
-    if p['min_days_valid'] and result.get('days_left') is not None and result['days_left'] < p['min_days_valid']:
-        module.fail_json(msg='the certificate for %s expires in %d days (on %s), fewer than %d'
-                         % (p['host'], result['days_left'], result['not_after'], p['min_days_valid']),
-                         changed=False, **result)
-    module.exit_json(changed=False, **result)
-
+    if p['hosts'] is None:
+        try:
+            result = tls.inspect(p['host'], p['port'], p['connect_address'], p['ca_path'], p['timeout'], p['http_path'])
+        except tls.NoAnswer as exc:
+            module.fail_json(msg=str(exc), **where)
+        failure = _check(module, p, result)
+        if failure:
+            module.fail_json(msg=failure, changed=False, **result)
+        module.exit_json(changed=False, **result)
+    endpoints, failures = [], []
+    for name in names:
+        try:
+            result = tls.inspect(name, p['port'], p['connect_address'], p['ca_path'], p['timeout'], p['http_path'])
+        except tls.NoAnswer as exc:
+            endpoints.append({'host': name, 'port': p['port'], 'connect_address': p['connect_address'] or name,
+                              'error': str(exc)})
+            continue
+        endpoints.append(result)
+        failure = _check(module, p, result)
+        if failure:
+            failures.append(failure)
+    if failures:
+        module.fail_json(msg='; '.join(failures), changed=False, endpoints=endpoints)
+    module.exit_json(changed=False, endpoints=endpoints)
 
 if __name__ == '__main__':
     main()

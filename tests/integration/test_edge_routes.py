@@ -210,6 +210,21 @@ def test_2_check_mode_then_routes_reach_k3s_verified(edge, tmp_path):
     rc, hop = run_module('tls_endpoint_info', {'host': 'grafana.brmartin.co.uk', 'port': edge['port'],
                                                'connect_address': '127.0.0.1', 'http_path': 'no-slash'}, tmp_path)
     assert rc == 1 and 'http_path must start with /' in hop['msg']
+    # Several names in one call: each answer in order, the same fields as for one name.
+    rc, hops = run_module('tls_endpoint_info', {'hosts': ['whoami.brmartin.co.uk', 'grafana.brmartin.co.uk'],
+                                                'port': edge['port'], 'connect_address': '127.0.0.1',
+                                                'http_path': HOP_PATH, 'ca_path': str(edge['edge_ca'])}, tmp_path)
+    assert rc == 0 and [h['host'] for h in hops['endpoints']] == ['whoami.brmartin.co.uk', 'grafana.brmartin.co.uk']
+    assert hops['endpoints'][0]['http']['headers'][HOP_HEADER.lower()] == ENTRY_NAME
+    assert hops['endpoints'][1]['http']['status'] == 200 and 'host' not in hops
+    rc, hops = run_module('tls_endpoint_info', {'hosts': ['whoami.brmartin.co.uk'], 'port': free_port(),
+                                                'connect_address': '127.0.0.1'}, tmp_path)
+    assert rc == 0 and 'error' in hops['endpoints'][0], hops  # nothing answers: named, not failed
+    rc, hops = run_module('tls_endpoint_info', {'hosts': ['whoami.brmartin.co.uk'], 'port': edge['port'],
+                                                'connect_address': '127.0.0.1', 'fail_on_unverified': True}, tmp_path)
+    assert rc == 1 and 'does not verify' in hops['msg'] and hops['endpoints'][0]['verified'] is False
+    rc, hops = run_module('tls_endpoint_info', {'hosts': ['a.example'], 'host': 'b.example'}, tmp_path)
+    assert rc == 1 and 'mutually exclusive' in hops['msg']
 
     rc, info = run_module('tls_endpoint_info', {'host': 'whoami.brmartin.co.uk', 'port': edge['port'],
                                                 'connect_address': '127.0.0.1', 'ca_path': str(edge['edge_ca']),
