@@ -209,7 +209,11 @@ changes:
   sample: ["create auth mount kubernetes/ (kubernetes)", "create auth/kubernetes/config", "create policy k8s-overseerr"]
 """
 
+import http.client
+import ssl
 from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
@@ -218,9 +222,7 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _vault as vault
 
 
-def _transport(module):
-    params = module.params
-
+def _open_url_transport(params):
     def transport(method, url, body, headers):
         try:
             response = open_url(url, data=body, headers=headers, method=method, timeout=params['timeout'],
@@ -230,6 +232,56 @@ def _transport(module):
             return exc.code, to_text(exc.read())
         except (URLError, OSError, ValueError) as exc:
             raise vault.VaultUnreachable('cannot reach Vault at %s: %s' % (params['vault_addr'], exc))
+    return transport
+
+
+def _transport(module):
+    """One kept-alive connection (one TLS context) for the run's twenty-odd requests; through
+    a proxy the environment names, ansible's open_url (a connection per request)."""
+    params = module.params
+    url = urlsplit(params['vault_addr'])
+    proxied = url.scheme in getproxies() and not proxy_bypass(url.hostname or '')
+    if proxied or url.scheme not in ('http', 'https') or not url.hostname:
+        return _open_url_transport(params)
+    context = None
+    if url.scheme == 'https':
+        try:
+            if params['vault_validate_certs']:
+                context = ssl.create_default_context(cafile=params['vault_ca_cert'])
+            else:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        except (ssl.SSLError, OSError) as exc:
+            raise vault.VaultUnreachable('cannot use vault_ca_cert %s: %s' % (params['vault_ca_cert'], exc))
+    state = {'conn': None}
+
+    def connection():
+        if state['conn'] is None:
+            if context is not None:
+                state['conn'] = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=params['timeout'],
+                                                            context=context)
+            else:
+                state['conn'] = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=params['timeout'])
+        return state['conn']
+
+    def transport(method, full_url, body, headers):
+        target = urlsplit(full_url)
+        path = target.path + (('?' + target.query) if target.query else '')
+        for attempt in (1, 2):  # a kept-alive connection Vault closed is opened again, once
+            try:
+                conn = connection()
+                conn.request(method, path, body=body.encode('utf-8') if body is not None else None, headers=headers)
+                response = conn.getresponse()
+                return response.status, to_text(response.read())
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                state['conn'] = None
+                if attempt == 2:
+                    raise vault.VaultUnreachable('cannot reach Vault at %s: %s' % (params['vault_addr'], exc))
+            except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+                state['conn'] = None
+                raise vault.VaultUnreachable('cannot reach Vault at %s: %s' % (params['vault_addr'], exc))
+        return 0, ''  # not reached
     return transport
 
 
@@ -275,8 +327,8 @@ def main():
         vault.validate(spec)
     except vault.InvalidInput as exc:
         module.fail_json(msg=str(exc), changes=[])
-    client = vault.Client(spec['vault_addr'], spec['vault_token'], _transport(module), spec['vault_namespace'])
     try:
+        client = vault.Client(spec['vault_addr'], spec['vault_token'], _transport(module), spec['vault_namespace'])
         steps = vault.plan_present(client, spec) if spec['state'] == 'present' else vault.plan_absent(client, spec)
     except vault.VaultError as exc:  # unreachable, denied, bad input found on the server, other answers
         module.fail_json(msg=str(exc), changes=[], status=exc.status)
