@@ -15,10 +15,13 @@ calls (``GET /v1/node/:id``, ``GET /v1/node/:id/allocations``, ``POST
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import ssl
 from typing import Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from ansible.module_utils.common.text.converters import to_text
 
@@ -68,6 +71,8 @@ class NomadClient:
         self.validate_certs = validate_certs
         self.timeout = timeout
         self._open = opener
+        self._conn = None
+        self._prefix = ''
 
     @classmethod
     def from_params(cls, params: dict) -> 'NomadClient':
@@ -80,6 +85,57 @@ class NomadClient:
     def post(self, path: str, body: dict):
         return self._request('POST', path, body)
 
+    def _forbidden(self, method: str, path: str, url: str) -> 'NomadForbidden':
+        wanted = _capability(path, method)
+        return NomadForbidden('%s %s: 403 Forbidden: the token %s lacks %s (Nomad ACLs are on; give it a '
+                              'policy with %s)'
+                              % (method, url, 'given' if self.token else '(none given)', wanted,
+                                 wanted if path.startswith('/v1/node/') else 'agent:read and namespace "*" read-job'))
+
+    def _connection(self):
+        """The kept-alive connection to the agent (one TLS context), or None where ansible's
+        open_url is used instead: a proxy the environment names applies, or an odd address."""
+        if self._conn is None:
+            url = urlsplit(self.addr)
+            if (url.scheme not in ('http', 'https') or not url.hostname
+                    or (url.scheme in getproxies() and not proxy_bypass(url.hostname))):
+                return None
+            if url.scheme == 'https':
+                if self.validate_certs:
+                    context = ssl.create_default_context(cafile=self.ca_cert)
+                else:
+                    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                self._conn = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=self.timeout,
+                                                         context=context)
+            else:
+                self._conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=self.timeout)
+            self._prefix = url.path.rstrip('/')
+        return self._conn
+
+    def _direct(self, method: str, path: str, url: str, headers: dict, data: str | None) -> bytes:
+        for attempt in (1, 2):  # a kept-alive connection the agent closed is opened again, once
+            try:
+                conn = self._connection()
+                conn.request(method, self._prefix + path, body=data.encode('utf-8') if data is not None else None,
+                             headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self._conn = None
+                if attempt == 2:
+                    raise NomadError('%s %s failed: %s' % (method, url, to_text(exc)))
+            except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+                self._conn = None
+                raise NomadError('%s %s failed: %s' % (method, url, to_text(exc)))
+        if response.status == 403:
+            raise self._forbidden(method, path, url)
+        if response.status >= 400:
+            raise NomadError('%s %s failed: HTTP Error %d: %s' % (method, url, response.status, response.reason))
+        return body
+
     def _request(self, method: str, path: str, payload: dict | None = None):
         headers = {'Accept': 'application/json'}
         if self.token:
@@ -90,8 +146,15 @@ class NomadClient:
             data = json.dumps(payload)
         url = self.addr + path
         if self._open is None:
-            # Imported on the first request: ansible's urls module costs more to import than
-            # a kept record's whole run (host_state with a record that is kept asks nothing).
+            try:
+                direct = self._connection() is not None
+            except (ssl.SSLError, OSError) as exc:
+                raise NomadError('%s %s failed: cannot use the CA %s: %s' % (method, url, self.ca_cert, exc))
+            if direct:
+                body = self._direct(method, path, url, headers, data)
+                return self._decode(method, url, body)
+            # Imported only here: ansible's urls module costs more to import than a kept
+            # record's whole run (host_state with a record that is kept asks nothing).
             from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
             self._open = open_url
         try:
@@ -100,13 +163,12 @@ class NomadClient:
             body = response.read()
         except Exception as exc:  # open_url raises many types: URLError, HTTPError, socket errors
             if getattr(exc, 'code', None) == 403:
-                wanted = _capability(path, method)
-                raise NomadForbidden('%s %s: 403 Forbidden: the token %s lacks %s (Nomad ACLs are on; give it a '
-                                     'policy with %s)'
-                                     % (method, url, 'given' if self.token else '(none given)', wanted,
-                                        wanted if path.startswith('/v1/node/') else
-                                        'agent:read and namespace "*" read-job'))
+                raise self._forbidden(method, path, url)
             raise NomadError('%s %s failed: %s' % (method, url, to_text(exc)))
+        return self._decode(method, url, body)
+
+    @staticmethod
+    def _decode(method: str, url: str, body: bytes):
         try:
             return json.loads(to_text(body))
         except ValueError as exc:
