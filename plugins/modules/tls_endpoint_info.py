@@ -44,6 +44,24 @@ options:
         O(http_path)), instead of O(host); see RV(endpoints).
     type: list
     elements: str
+  expect_header:
+    description:
+      - With O(http_path), a response header (any case) whose value O(expect_value) the answer
+        should carry; each name is asked again, up to O(attempts) times O(delay) seconds apart,
+        until its answer does (or its last answer is returned). For example the header an
+        entry point adds, seen through an edge that balances over several backends.
+    type: str
+  expect_value:
+    description: The value of O(expect_header) to wait for. Required with O(expect_header).
+    type: str
+  attempts:
+    description: How many times to ask each name for O(expect_header) (a name that does not answer counts too).
+    type: int
+    default: 1
+  delay:
+    description: Seconds between the attempts.
+    type: int
+    default: 1
   port:
     description: TCP port.
     type: int
@@ -190,11 +208,17 @@ endpoints:
     - With O(hosts), one entry per name, in order, with the fields this module returns for
       a single O(host) (RV(host), RV(verified), RV(http) and the certificate's), or
       C(host) and C(error) where nothing answered.
+    - With O(expect_header), each entry also has C(attempts), how many answers it took.
   returned: with O(hosts)
   type: list
   elements: dict
   sample: [{"host": "whoami-k8s.brmartin.co.uk", "verified": true, "http": {"status": 418, "headers": {}}},
            {"host": "overseerr-k8s.brmartin.co.uk", "error": "nothing answers at 127.0.0.1:443"}]
+attempts:
+  description: With O(expect_header) and O(host), how many answers it took.
+  returned: with O(host) and O(expect_header)
+  type: int
+  sample: 2
 connect_address:
   description: The address dialled.
   returned: with O(host)
@@ -208,10 +232,30 @@ port:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _tls as tls
+
+
+def _ask(p, name):
+    """One name's answer: asked again, O(delay) apart, until it carries O(expect_header) (at
+    most O(attempts) times); C(host) and C(error) where nothing answered the last time."""
+    want = (p['expect_header'] or '').lower()
+    for attempt in range(1, (p['attempts'] if want else 1) + 1):
+        if attempt > 1:
+            time.sleep(p['delay'])
+        try:
+            result = tls.inspect(name, p['port'], p['connect_address'], p['ca_path'], p['timeout'], p['http_path'])
+        except tls.NoAnswer as exc:
+            result = {'host': name, 'port': p['port'], 'connect_address': p['connect_address'] or name,
+                      'error': str(exc)}
+        if want:
+            result['attempts'] = attempt
+        if not want or ((result.get('http') or {}).get('headers') or {}).get(want) == p['expect_value']:
+            break
+    return result
 
 
 def _check(module, p, result):
@@ -238,8 +282,14 @@ def main():
             min_days_valid=dict(type='int', default=0),
             timeout=dict(type='int', default=10),
             http_path=dict(type='str'),
+            expect_header=dict(type='str'),
+            expect_value=dict(type='str'),
+            attempts=dict(type='int', default=1),
+            delay=dict(type='int', default=1),
         ),
         required_one_of=[('host', 'hosts')],
+        required_together=[('expect_header', 'expect_value')],
+        required_by={'expect_header': ('http_path',)},
         mutually_exclusive=[('host', 'hosts')],
         supports_check_mode=True,
     )
@@ -255,27 +305,24 @@ def main():
             module.fail_json(msg='ca_path %s does not exist' % p['ca_path'], **where)
     if p['http_path'] is not None and (not p['http_path'].startswith('/') or any(c.isspace() for c in p['http_path'])):
         module.fail_json(msg='http_path must start with / and hold no spaces, got %r' % p['http_path'], **where)
+    if p['attempts'] < 1 or p['delay'] < 0:
+        module.fail_json(msg='attempts must be 1 or more and delay not negative (got %d, %d)'
+                         % (p['attempts'], p['delay']), **where)
     if not tls.HAS_CRYPTOGRAPHY:
         module.warn('the cryptography library is missing on this host: certificate details are not returned')
     if p['hosts'] is None:
-        try:
-            result = tls.inspect(p['host'], p['port'], p['connect_address'], p['ca_path'], p['timeout'], p['http_path'])
-        except tls.NoAnswer as exc:
-            module.fail_json(msg=str(exc), **where)
+        result = _ask(p, p['host'])
+        if 'error' in result:
+            module.fail_json(msg=result['error'], **where)
         failure = _check(module, p, result)
         if failure:
             module.fail_json(msg=failure, changed=False, **result)
         module.exit_json(changed=False, **result)
     endpoints, failures = [], []
     for name in names:
-        try:
-            result = tls.inspect(name, p['port'], p['connect_address'], p['ca_path'], p['timeout'], p['http_path'])
-        except tls.NoAnswer as exc:
-            endpoints.append({'host': name, 'port': p['port'], 'connect_address': p['connect_address'] or name,
-                              'error': str(exc)})
-            continue
+        result = _ask(p, name)
         endpoints.append(result)
-        failure = _check(module, p, result)
+        failure = _check(module, p, result) if 'error' not in result else None
         if failure:
             failures.append(failure)
     if failures:

@@ -223,6 +223,16 @@ def test_2_check_mode_then_routes_reach_k3s_verified(edge, tmp_path):
     rc, hops = run_module('tls_endpoint_info', {'hosts': ['whoami.brmartin.co.uk'], 'port': edge['port'],
                                                 'connect_address': '127.0.0.1', 'fail_on_unverified': True}, tmp_path)
     assert rc == 1 and 'does not verify' in hops['msg'] and hops['endpoints'][0]['verified'] is False
+    # Asked again until the answer carries the header (at most attempts times): grafana's
+    # answers never do, so it is asked three times and its last answer returned.
+    rc, hops = run_module('tls_endpoint_info', {'hosts': ['whoami.brmartin.co.uk', 'grafana.brmartin.co.uk'],
+                                                'port': edge['port'], 'connect_address': '127.0.0.1',
+                                                'http_path': HOP_PATH, 'expect_header': HOP_HEADER.lower(),
+                                                'expect_value': ENTRY_NAME, 'attempts': 3, 'delay': 0}, tmp_path)
+    assert rc == 0 and [h['attempts'] for h in hops['endpoints']] == [1, 3], hops
+    rc, hops = run_module('tls_endpoint_info', {'host': 'whoami.brmartin.co.uk', 'expect_header': HOP_HEADER,
+                                                'expect_value': ENTRY_NAME}, tmp_path)
+    assert rc == 1 and 'http_path' in hops['msg']
     rc, hops = run_module('tls_endpoint_info', {'hosts': ['a.example'], 'host': 'b.example'}, tmp_path)
     assert rc == 1 and 'mutually exclusive' in hops['msg']
 
