@@ -15,13 +15,10 @@ calls (``GET /v1/node/:id``, ``GET /v1/node/:id/allocations``, ``POST
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import ssl
 from typing import Callable
 from urllib.parse import quote, urlsplit
-from urllib.request import getproxies, proxy_bypass
 
 from ansible.module_utils.common.text.converters import to_text
 
@@ -95,6 +92,11 @@ class NomadClient:
     def _connection(self):
         """The kept-alive connection to the agent (one TLS context), or None where ansible's
         open_url is used instead: a proxy the environment names applies, or an odd address."""
+        # The HTTP and TLS modules are imported on the first request: host_state with a
+        # record that is kept (and asks nothing) does not pay for them.
+        import http.client  # pylint: disable=import-outside-toplevel
+        import ssl  # pylint: disable=import-outside-toplevel
+        from urllib.request import getproxies, proxy_bypass  # pylint: disable=import-outside-toplevel
         if self._conn is None:
             url = urlsplit(self.addr)
             if (url.scheme not in ('http', 'https') or not url.hostname
@@ -115,6 +117,8 @@ class NomadClient:
         return self._conn
 
     def _direct(self, method: str, path: str, url: str, headers: dict, data: str | None) -> bytes:
+        import http.client  # pylint: disable=import-outside-toplevel
+        import ssl  # pylint: disable=import-outside-toplevel
         for attempt in (1, 2):  # a kept-alive connection the agent closed is opened again, once
             try:
                 conn = self._connection()
@@ -148,7 +152,7 @@ class NomadClient:
         if self._open is None:
             try:
                 direct = self._connection() is not None
-            except (ssl.SSLError, OSError) as exc:
+            except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
                 raise NomadError('%s %s failed: cannot use the CA %s: %s' % (method, url, self.ca_cert, exc))
             if direct:
                 body = self._direct(method, path, url, headers, data)
