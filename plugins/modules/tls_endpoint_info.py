@@ -329,5 +329,6 @@ def main():
         module.fail_json(msg='; '.join(failures), changed=False, endpoints=endpoints)
     module.exit_json(changed=False, endpoints=endpoints)
 
+
 if __name__ == '__main__':
     main()
