@@ -273,7 +273,12 @@ def _transport(module):
                 conn = connection()
                 conn.request(method, path, body=body.encode('utf-8') if body is not None else None, headers=headers)
                 response = conn.getresponse()
-                return response.status, to_text(response.read())
+                text = to_text(response.read())
+                if response.status in (301, 302, 303, 307, 308):
+                    # a standby that redirects to the active node (request forwarding off):
+                    # open_url follows redirects
+                    return _open_url_transport(params)(method, full_url, body, headers)
+                return response.status, text
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 state['conn'] = None
                 if attempt == 2:
