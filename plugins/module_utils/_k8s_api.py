@@ -14,12 +14,13 @@ the requests of a run. Only JSON is sent and read.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import ssl
 import tempfile
 from urllib.parse import urlsplit
+
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _http
 
 
 class K8sError(Exception):
@@ -100,14 +101,8 @@ def read_kubeconfig(path: str) -> dict:
 
 
 def _context(settings: dict) -> ssl.SSLContext:
-    if settings['insecure']:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif settings['ca']:
-        context = ssl.create_default_context(cadata=settings['ca'].decode('ascii', 'replace'))
-    else:
-        context = ssl.create_default_context()
+    context = _http.tls_context(not settings['insecure'],
+                                cadata=settings['ca'].decode('ascii', 'replace') if settings['ca'] else None)
     if settings['cert'] and settings['key']:
         # load_cert_chain reads files only: a private directory, removed at once.
         with tempfile.TemporaryDirectory(prefix='k8s-api-') as tmp:
@@ -131,15 +126,8 @@ class Api:
             self._ssl = _context(self.settings)
         except (ssl.SSLError, ValueError) as exc:
             raise K8sError('the kubeconfig %s: its CA or client certificate cannot be used: %s' % (kubeconfig, exc)) from exc
-        self._host, self._port, self._prefix = url.hostname, url.port or 443, url.path.rstrip('/')
-        self._timeout = timeout
-        self._conn = None
+        self._conn = _http.KeptConnection(self.settings['server'], self._ssl, timeout)
         self._discovered = {}
-
-    def _connection(self):
-        if self._conn is None:
-            self._conn = http.client.HTTPSConnection(self._host, self._port, context=self._ssl, timeout=self._timeout)
-        return self._conn
 
     def call(self, method: str, path: str, body=None, content_type: str = 'application/json', query: str = ''):
         """The decoded JSON answer; None for a GET or DELETE of something that is not there (404)."""
@@ -150,30 +138,19 @@ class Api:
         if body is not None:
             payload = json.dumps(body).encode('utf-8')
             headers['Content-Type'] = content_type
-        target = self._prefix + path + (('?' + query) if query else '')
-        for attempt in (1, 2):  # a kept-alive connection the server closed is opened again once
-            try:
-                conn = self._connection()
-                conn.request(method, target, body=payload, headers=headers)
-                response = conn.getresponse()
-                text = response.read()
-                break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                self.close()
-                if attempt == 2:
-                    raise K8sError('%s %s%s: %s' % (method, self.settings['server'], path, exc)) from exc
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                raise K8sError('%s %s%s: %s' % (method, self.settings['server'], path, exc)) from exc
-        if response.status == 404 and method in ('GET', 'DELETE'):
+        try:
+            status, reason, text = self._conn.request(method, path + (('?' + query) if query else ''), payload, headers)
+        except _http.ConnectionFailed as exc:
+            raise K8sError('%s %s%s: %s' % (method, self.settings['server'], path, exc)) from exc
+        if status == 404 and method in ('GET', 'DELETE'):
             return None
         try:
             answer = json.loads(text) if text else {}
         except ValueError:
             answer = {'message': text[:200].decode('utf-8', 'replace')}
-        if response.status >= 400:
+        if status >= 400:
             message = answer.get('message', '') if isinstance(answer, dict) else ''
-            raise ApiError(method, path, response.status, response.reason, message)
+            raise ApiError(method, path, status, reason, message)
         return answer
 
     def apply(self, path: str, obj: dict, field_manager: str, force: bool = True, dry_run: bool = False):
@@ -213,6 +190,4 @@ class Api:
         return '%s/%s/%s' % (prefix, plural, name), '%s/%s' % (kind, name)
 
     def close(self):
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._conn.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from typing import Callable
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ansible.module_utils.common.text.converters import to_text
 
@@ -69,7 +69,6 @@ class NomadClient:
         self.timeout = timeout
         self._open = opener
         self._conn = None
-        self._prefix = ''
 
     @classmethod
     def from_params(cls, params: dict) -> 'NomadClient':
@@ -90,54 +89,27 @@ class NomadClient:
                                  wanted if path.startswith('/v1/node/') else 'agent:read and namespace "*" read-job'))
 
     def _connection(self):
-        """The kept-alive connection to the agent (one TLS context), or None where ansible's
-        open_url is used instead: a proxy the environment names applies, or an odd address."""
-        # The HTTP and TLS modules are imported on the first request: host_state with a
-        # record that is kept (and asks nothing) does not pay for them.
-        import http.client  # pylint: disable=import-outside-toplevel
-        import ssl  # pylint: disable=import-outside-toplevel
-        from urllib.request import getproxies, proxy_bypass  # pylint: disable=import-outside-toplevel
-        if self._conn is None:
-            url = urlsplit(self.addr)
-            if (url.scheme not in ('http', 'https') or not url.hostname
-                    or (url.scheme in getproxies() and not proxy_bypass(url.hostname))):
-                return None
-            if url.scheme == 'https':
-                if self.validate_certs:
-                    context = ssl.create_default_context(cafile=self.ca_cert)
-                else:
-                    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                self._conn = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=self.timeout,
-                                                         context=context)
-            else:
-                self._conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=self.timeout)
-            self._prefix = url.path.rstrip('/')
+        """The kept-alive connection to the agent (module_utils/_http.py), or None where
+        ansible's open_url is used instead: a proxy the environment names applies, or an odd
+        address. Imported on the first request: host_state with a record that is kept (and
+        asks nothing) does not pay for the HTTP and TLS modules."""
+        from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _http  # pylint: disable=import-outside-toplevel
+        if self._conn is None and _http.direct(self.addr):
+            context = _http.tls_context(self.validate_certs, cafile=self.ca_cert) if self.addr.startswith('https') else None
+            self._conn = _http.KeptConnection(self.addr, context, self.timeout)
         return self._conn
 
     def _direct(self, method: str, path: str, url: str, headers: dict, data: str | None) -> bytes:
-        import http.client  # pylint: disable=import-outside-toplevel
-        import ssl  # pylint: disable=import-outside-toplevel
-        for attempt in (1, 2):  # a kept-alive connection the agent closed is opened again, once
-            try:
-                conn = self._connection()
-                conn.request(method, self._prefix + path, body=data.encode('utf-8') if data is not None else None,
-                             headers=headers)
-                response = conn.getresponse()
-                body = response.read()
-                break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                self._conn = None
-                if attempt == 2:
-                    raise NomadError('%s %s failed: %s' % (method, url, to_text(exc)))
-            except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-                self._conn = None
-                raise NomadError('%s %s failed: %s' % (method, url, to_text(exc)))
-        if response.status == 403:
+        from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _http  # pylint: disable=import-outside-toplevel
+        try:
+            status, reason, body = self._conn.request(method, path, data.encode('utf-8') if data is not None else None,
+                                                      headers)
+        except _http.ConnectionFailed as exc:
+            raise NomadError('%s %s failed: %s' % (method, url, exc))
+        if status == 403:
             raise self._forbidden(method, path, url)
-        if response.status >= 400:
-            raise NomadError('%s %s failed: HTTP Error %d: %s' % (method, url, response.status, response.reason))
+        if status >= 400:
+            raise NomadError('%s %s failed: HTTP Error %d: %s' % (method, url, status, reason))
         return body
 
     def _request(self, method: str, path: str, payload: dict | None = None):

@@ -258,7 +258,7 @@ def _ask(p, name):
     return result
 
 
-def _check(module, p, result):
+def _check(p, result):
     """The failure message of O(fail_on_unverified) and O(min_days_valid) for one answer, or None."""
     if p['fail_on_unverified'] and not result['verified']:
         return ('the certificate %s:%d presents for %s does not verify: %s (subject %s, issuer %s)'
@@ -314,7 +314,7 @@ def main():
         result = _ask(p, p['host'])
         if 'error' in result:
             module.fail_json(msg=result['error'], **where)
-        failure = _check(module, p, result)
+        failure = _check(p, result)
         if failure:
             module.fail_json(msg=failure, changed=False, **result)
         module.exit_json(changed=False, **result)
@@ -322,7 +322,7 @@ def main():
     for name in names:
         result = _ask(p, name)
         endpoints.append(result)
-        failure = _check(module, p, result) if 'error' not in result else None
+        failure = _check(p, result) if 'error' not in result else None
         if failure:
             failures.append(failure)
     if failures:

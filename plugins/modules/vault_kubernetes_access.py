@@ -209,16 +209,15 @@ changes:
   sample: ["create auth mount kubernetes/ (kubernetes)", "create auth/kubernetes/config", "create policy k8s-overseerr"]
 """
 
-import http.client
 import ssl
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _http
 from ansible_collections.brmartin.k3s_migration.plugins.module_utils import _vault as vault
 
 
@@ -236,57 +235,32 @@ def _open_url_transport(params):
 
 
 def _transport(module):
-    """One kept-alive connection (one TLS context) for the run's twenty-odd requests; through
-    a proxy the environment names, ansible's open_url (a connection per request)."""
+    """One kept-alive connection (one TLS context) for the run's twenty-odd requests
+    (module_utils/_http.py); through a proxy the environment names, ansible's open_url (a
+    connection per request)."""
     params = module.params
-    url = urlsplit(params['vault_addr'])
-    proxied = url.scheme in getproxies() and not proxy_bypass(url.hostname or '')
-    if proxied or url.scheme not in ('http', 'https') or not url.hostname:
+    if not _http.direct(params['vault_addr']):
         return _open_url_transport(params)
     context = None
-    if url.scheme == 'https':
+    if params['vault_addr'].startswith('https'):
         try:
-            if params['vault_validate_certs']:
-                context = ssl.create_default_context(cafile=params['vault_ca_cert'])
-            else:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
+            context = _http.tls_context(params['vault_validate_certs'], cafile=params['vault_ca_cert'])
         except (ssl.SSLError, OSError) as exc:
             raise vault.VaultUnreachable('cannot use vault_ca_cert %s: %s' % (params['vault_ca_cert'], exc))
-    state = {'conn': None}
-
-    def connection():
-        if state['conn'] is None:
-            if context is not None:
-                state['conn'] = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=params['timeout'],
-                                                            context=context)
-            else:
-                state['conn'] = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=params['timeout'])
-        return state['conn']
+    conn = _http.KeptConnection(params['vault_addr'], context, params['timeout'])
 
     def transport(method, full_url, body, headers):
         target = urlsplit(full_url)
-        path = target.path + (('?' + target.query) if target.query else '')
-        for attempt in (1, 2):  # a kept-alive connection Vault closed is opened again, once
-            try:
-                conn = connection()
-                conn.request(method, path, body=body.encode('utf-8') if body is not None else None, headers=headers)
-                response = conn.getresponse()
-                text = to_text(response.read())
-                if response.status in (301, 302, 303, 307, 308):
-                    # a standby that redirects to the active node (request forwarding off):
-                    # open_url follows redirects
-                    return _open_url_transport(params)(method, full_url, body, headers)
-                return response.status, text
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                state['conn'] = None
-                if attempt == 2:
-                    raise vault.VaultUnreachable('cannot reach Vault at %s: %s' % (params['vault_addr'], exc))
-            except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-                state['conn'] = None
-                raise vault.VaultUnreachable('cannot reach Vault at %s: %s' % (params['vault_addr'], exc))
-        return 0, ''  # not reached
+        path = target.path[len(conn.prefix):] + (('?' + target.query) if target.query else '')
+        try:
+            status, _reason, text = conn.request(method, path, body.encode('utf-8') if body is not None else None, headers)
+        except _http.ConnectionFailed as exc:
+            raise vault.VaultUnreachable('cannot reach Vault at %s: %s' % (params['vault_addr'], exc))
+        if status in (301, 302, 303, 307, 308):
+            # a standby that redirects to the active node (request forwarding off): open_url
+            # follows redirects, as before
+            return _open_url_transport(params)(method, full_url, body, headers)
+        return status, to_text(text)
     return transport
 
 
